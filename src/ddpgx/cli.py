@@ -1,0 +1,198 @@
+"""The command line: `ddpgx train | eval | plot`.
+
+`ddpgx train` has one flag per Config field, generated from the dataclass: the flag's type,
+choices and default come from the field, its help text from the field's docstring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from ddpgx.config import Config, ConfigError
+
+EPILOG = "Errors exit with status 2 and one line that says what was wrong."
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass, read from its source."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, following in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def parse_int(text: str) -> int:
+    """An integer, also written as 1e6 or 1_000_000."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer")
+    return int(value)
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(Config)
+    docs = field_docs(Config)
+    group = parser.add_argument_group("config", "every field of ddpgx.Config (defaults shown)")
+    for field in dataclasses.fields(Config):
+        hint = hints[field.name]
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{docs.get(field.name, '')} (default: {field.default!r})".replace("%", "%%")
+        kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": help_text}
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(hint) is typing.Literal:
+            kwargs["choices"] = typing.get_args(hint)
+        elif typing.get_origin(hint) is tuple:
+            kwargs.update(type=parse_int, nargs="+", metavar="N")
+        elif hint is int:
+            kwargs.update(type=parse_int, metavar="N")
+        elif hint is float:
+            kwargs.update(type=float, metavar="X")
+        else:
+            kwargs.update(type=str, metavar="TEXT")
+        flags = ["--env", flag] if field.name == "env_id" else [flag]
+        group.add_argument(*flags, **kwargs)
+
+
+def config_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The Config fields given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ddpgx", description="Deep Deterministic Policy Gradient on JAX.",
+                                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"ddpgx {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train an agent (Pendulum-v1 by default)",
+                                description="Train DDPG agents; every Config field is a flag.", epilog=EPILOG)
+    train.add_argument("--run-dir", type=Path, help="where the run is written (default: runs/ENV__seedN__TIME)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --run-dir from its latest checkpoint; flags may raise --total-steps")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run in --run-dir")
+    train.add_argument("--num-seeds", type=parse_int, default=1, metavar="N",
+                       help="train N independent agents (seeds SEED..SEED+N-1) in one process, one directory each")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(train)
+
+    ev = commands.add_parser("eval", help="evaluate a trained run without exploration noise", epilog=EPILOG)
+    ev.add_argument("run_dir", type=Path, help="a run directory (or one checkpoint directory)")
+    ev.add_argument("--episodes", type=parse_int, default=10, metavar="K", help="episodes to run (default: 10)")
+    ev.add_argument("--seed", type=parse_int, default=None, metavar="N",
+                    help="seed of the evaluation environments (default: the run's seed)")
+    ev.add_argument("--video", type=Path, default=None, metavar="DIR",
+                    help="also record the episodes as MP4 files in DIR (needs: pip install 'ddpgx[video]')")
+
+    plot = commands.add_parser("plot", help="plot learning curves of runs to a PNG", epilog=EPILOG)
+    plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
+                      help="run directories; one with seed_* subdirectories is drawn as mean and range over seeds")
+    plot.add_argument("--out", type=Path, default=Path("learning_curve.png"), help="output PNG (default: learning_curve.png)")
+    plot.add_argument("--title", default=None, help="plot title")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ddpgx.train import train
+
+    changes = config_changes(args)
+    if args.resume:
+        if args.run_dir is None:
+            raise ConfigError("--resume needs --run-dir: the run to continue")
+        saved = args.run_dir / "config.json"
+        if not saved.exists():
+            seed_dirs = sorted(args.run_dir.glob("seed_*/config.json"))
+            if not seed_dirs:
+                raise ConfigError(f"cannot resume {args.run_dir}: it holds no ddpgx run (no config.json)")
+            saved = seed_dirs[0]
+        config = Config.load(saved).replace(**changes)
+        if args.num_seeds == 1 and saved.parent != args.run_dir:
+            args.num_seeds = len(list(args.run_dir.glob("seed_*/config.json")))
+    else:
+        config = Config(**changes)
+    result = train(config, args.run_dir, num_seeds=args.num_seeds, resume=args.resume, overwrite=args.overwrite,
+                   progress=not args.no_progress)
+    root = result.run_dirs[0] if len(result.run_dirs) == 1 else result.run_dirs[0].parent
+    if result.interrupted:
+        print(f"resume with: ddpgx train --run-dir {root} --resume")
+        return 130
+    print(f"run saved in {root}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ddpgx.envs import env_factory
+    from ddpgx.evaluate import evaluate
+    from ddpgx.policy import load_policy
+
+    checkpoint = args.run_dir if (args.run_dir / "meta.json").exists() else None
+    policy = load_policy(args.run_dir, checkpoint)
+    if args.episodes < 1:
+        raise ConfigError(f"invalid --episodes {args.episodes}: must be at least 1")
+    seed = policy.config.seed if args.seed is None else args.seed
+    make_env = env_factory(policy.config.env_id)
+    returns = evaluate(lambda obs: policy.act_unit(obs[0])[None], make_env, [seed], args.episodes,
+                       policy.config.env_id)[0]
+    print(f"{policy.config.env_id}, step {policy.step}, {args.episodes} noise-free episodes: "
+          f"mean return {returns.mean():.2f} +- {returns.std():.2f} (min {returns.min():.2f}, max {returns.max():.2f})")
+    print("returns: " + " ".join(f"{r:.2f}" for r in returns))
+    if args.video is not None:
+        from ddpgx.envs import record_video
+
+        paths = record_video(policy, policy.config.env_id, args.video, args.episodes, seed)
+        print(f"videos: {', '.join(str(p) for p in paths)}")
+    return 0 if np.isfinite(returns).all() else 1
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ddpgx.plot import plot_runs
+
+    out = plot_runs(args.run_dirs, args.out, args.title)
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ddpgx.checkpoint import CheckpointError
+    from ddpgx.envs import EnvError
+
+    try:
+        return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}[args.command](args)
+    except (ConfigError, EnvError, CheckpointError, FloatingPointError) as error:
+        print(f"ddpgx {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ddpgx: interrupted", file=sys.stderr)
+        return 130
+
+
+def _version() -> str:
+    from ddpgx import __version__
+
+    return __version__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

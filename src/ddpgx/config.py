@@ -1,0 +1,168 @@
+"""The one configuration of a ddpgx run.
+
+Every field has a docstring; the command line takes its `--help` text from it (see `cli.py`), so
+the documentation of a flag and of the Python API is written once. Each default says where it
+comes from; `docs/algorithm.md` lists them with their sources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+NOISE_KINDS = ("gaussian", "ou")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message says which one and what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Hyperparameters and run settings of DDPG training."""
+
+    env_id: str = "Pendulum-v1"
+    """Gymnasium environment id (a registered id, or 'module:EnvName' to import one)."""
+    total_steps: int = 20_000
+    """Environment steps to train for, counted per seed over all parallel environments."""
+    seed: int = 0
+    """Seed of everything random in the run: same seed, same machine, same result bit for bit."""
+    num_envs: int = 1
+    """Environments stepping together (a Gymnasium vector env with SAME_STEP autoreset)."""
+
+    # --- the seed's algorithm ---
+    gamma: float = 0.99
+    """Discount factor of the Bellman target (Lillicrap et al. 2016, section 7)."""
+    tau: float = 0.005
+    """Polyak rate of the target networks: target <- tau * online + (1 - tau) * target (Fujimoto et al. 2018)."""
+    batch_size: int = 256
+    """Transitions per gradient step (Haarnoja et al. 2018; Stable-Baselines3's default)."""
+    buffer_size: int = 1_000_000
+    """Capacity of the replay buffer, in transitions per seed (Lillicrap et al. 2016)."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor (Stable-Baselines3 and CleanRL defaults)."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the critic (Stable-Baselines3 and CleanRL defaults)."""
+    actor_hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of the actor MLP (ReLU)."""
+    critic_hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of the critic MLP (ReLU); the action enters at the first layer."""
+
+    # --- schedule ---
+    learning_starts: int = 1_000
+    """Steps of uniformly random actions before learning starts (1,000 as RL Zoo's Pendulum presets; TD3 uses 10,000 on MuJoCo)."""
+    train_freq: int = 1
+    """Update every this many vector-env steps (the seed: after each new transition)."""
+    gradient_steps: int = 1
+    """Gradient steps per update, per environment (the seed: one per transition)."""
+
+    # --- exploration ---
+    noise: Literal["gaussian", "ou"] = "gaussian"
+    """Exploration noise added in the [-1, 1] action space: 'gaussian' or 'ou' (Ornstein-Uhlenbeck)."""
+    noise_sigma: float = 0.1
+    """Scale of the exploration noise (0.1 Gaussian: Fujimoto et al. 2018; the paper's OU used 0.2)."""
+    ou_theta: float = 0.15
+    """Mean-reversion rate of the Ornstein-Uhlenbeck noise (Lillicrap et al. 2016)."""
+    ou_dt: float = 1e-2
+    """Time step of the Ornstein-Uhlenbeck process (as in OpenAI Baselines)."""
+
+    # --- evaluation, logging, checkpoints ---
+    eval_every: int = 5_000
+    """Noise-free evaluation every this many steps (0 disables periodic evaluation; the final one always runs)."""
+    eval_episodes: int = 10
+    """Episodes per noise-free evaluation."""
+    log_every: int = 1_000
+    """Write training metrics every this many steps."""
+    checkpoint_every: int = 10_000
+    """Save a checkpoint every this many steps (0: only the final one)."""
+    keep_checkpoints: int = 2
+    """How many of the latest checkpoints to keep on disk."""
+    save_buffer: bool = True
+    """Store the replay buffer in checkpoints; needed for an exact resume."""
+    tensorboard: bool = True
+    """Also write training metrics as TensorBoard event files."""
+
+    def __post_init__(self) -> None:
+        # tuples arrive as lists from JSON and from the command line
+        for name in ("actor_hidden", "critic_hidden"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid field."""
+
+        def fail(field: str, why: str) -> None:
+            value = getattr(self, field)
+            raise ConfigError(f"invalid {field}={value!r}: {why}")
+
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                fail(field.name, "must be a finite number")
+        if not isinstance(self.env_id, str) or not self.env_id:
+            fail("env_id", "give a Gymnasium environment id such as 'Pendulum-v1'")
+        if not 0.0 < self.tau <= 1.0:
+            fail("tau", "must be in (0, 1]; 1 copies the online networks into the targets")
+        if not 0.0 <= self.gamma <= 1.0:
+            fail("gamma", "must be in [0, 1]")
+        for name in ("total_steps", "learning_starts", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                fail(name, "must be zero or positive")
+        for name in ("num_envs", "batch_size", "buffer_size", "train_freq", "gradient_steps",
+                     "eval_episodes", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                fail(name, "must be at least 1")
+        if self.batch_size > self.buffer_size:
+            fail("batch_size", f"is larger than buffer_size={self.buffer_size}; lower it or enlarge the buffer")
+        if self.buffer_size < self.num_envs:
+            fail("buffer_size", f"must hold at least one step of the {self.num_envs} environments")
+        for name in ("actor_lr", "critic_lr"):
+            if getattr(self, name) <= 0:
+                fail(name, "must be positive")
+        for name in ("actor_hidden", "critic_hidden"):
+            if any(int(w) < 1 for w in getattr(self, name)):
+                fail(name, "layer widths must be at least 1")
+        if self.noise not in NOISE_KINDS:
+            fail("noise", f"choose one of {', '.join(NOISE_KINDS)}")
+        if self.noise_sigma < 0:
+            fail("noise_sigma", "must be zero or positive")
+        if self.ou_theta < 0 or self.ou_dt <= 0:
+            fail("ou_theta" if self.ou_theta < 0 else "ou_dt", "must be positive")
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed (validated again)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown config field(s): {', '.join(unknown)}; known fields are {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"cannot read the config {path}: {error}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path} does not hold a config object")
+        return cls.from_dict(values)

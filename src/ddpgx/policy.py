@@ -1,0 +1,66 @@
+"""A trained policy, read back from a run directory: observations in, actions in the environment's units out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddpgx import checkpoint as ckpt
+from ddpgx.config import Config
+from ddpgx.envs import ActionScaler
+from ddpgx.networks import Actor, Network, as_network
+
+
+class Policy:
+    """The deterministic policy pi(s) of a run, with the rescaling to the action space's bounds.
+
+    `policy(obs)` takes one observation or a batch and returns the action(s) in environment units.
+    """
+
+    def __init__(self, actor: Network, params: Any, scaler: ActionScaler, obs_shape: tuple[int, ...],
+                 config: Config | None = None, step: int | None = None):
+        self.actor, self.params, self.scaler = actor, params, scaler
+        self.obs_shape, self.config, self.step = tuple(obs_shape), config, step
+        self._apply = jax.jit(actor.apply)
+
+    def act_unit(self, obs: np.ndarray) -> np.ndarray:
+        """Actions in the agent's [-1, 1] for a batch of observations."""
+        return np.asarray(self._apply(self.params, jnp.asarray(obs, jnp.float32)))
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, np.float32)
+        single = obs.shape == self.obs_shape
+        if not single and obs.shape[1:] != self.obs_shape:
+            raise ValueError(
+                f"the policy takes observations of shape {self.obs_shape} (or a batch of them), got {obs.shape}"
+            )
+        action = self.scaler.to_env(self.act_unit(obs[None] if single else obs))
+        return action[0] if single else action
+
+
+def load_policy(run_dir: str | Path, checkpoint: str | Path | None = None, actor: Any = None) -> Policy:
+    """The policy of a run's latest checkpoint (or of `checkpoint`).
+
+    Pass `actor` when the run was trained with a custom actor network.
+    """
+    run_dir = Path(run_dir)
+    path = Path(checkpoint) if checkpoint is not None else ckpt.latest_checkpoint(run_dir)
+    if path is None:
+        if not run_dir.exists():
+            raise ckpt.CheckpointError(f"{run_dir} does not exist")
+        seeds = sorted(run_dir.glob("seed_*"))
+        hint = f" (it holds several seeds: pass one of {', '.join(str(s) for s in seeds)})" if seeds else ""
+        raise ckpt.CheckpointError(f"{run_dir} has no checkpoint{hint}")
+    c = ckpt.Checkpoint(path)
+    config = Config.from_dict(c.meta["config"])
+    low, high = np.asarray(c.meta["action_low"]), np.asarray(c.meta["action_high"])
+    obs_shape = tuple(c.meta["obs_shape"])
+    network = as_network(actor, "actor") if actor is not None else Actor(len(low), config.actor_hidden)
+    template = network.init(jax.random.PRNGKey(0), jnp.zeros((1, *obs_shape), jnp.float32))
+    arrays = {k[len(".actor"):]: v for k, v in c.subtree("agent").items() if k.startswith(".actor[")}
+    params = ckpt.unflatten(template, arrays, path / "state.npz")
+    return Policy(network, params, ActionScaler(low, high), obs_shape, config, c.step)
