@@ -223,3 +223,31 @@ def _set_mujoco_state(layer: Any, state: np.ndarray) -> None:
 
     mujoco.mj_setState(layer.model, layer.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
     mujoco.mj_forward(layer.model, layer.data)
+
+
+def record_video(policy: Callable[[np.ndarray], np.ndarray], env_id: str, folder: Any, episodes: int,
+                 seed: int) -> list[Any]:
+    """Record `episodes` noise-free episodes of `policy` (environment units) as MP4 files in `folder`."""
+    from pathlib import Path
+
+    try:
+        import moviepy  # noqa: F401  (RecordVideo writes through it)
+    except ImportError:
+        raise EnvError("recording a video needs moviepy: pip install 'ddpgx[video]'") from None
+    folder = Path(folder)
+    env = gym.wrappers.RecordVideo(
+        env_factory(env_id, render_mode="rgb_array")(), str(folder), episode_trigger=lambda _: True,
+        name_prefix=env_id.replace("/", "_").replace(":", "_"), disable_logger=True,
+    )
+    try:
+        for episode_seed in env_seeds(seed, episodes, stream=1):
+            obs, _ = env.reset(seed=episode_seed)
+            while True:
+                obs, _, terminated, truncated, _ = env.step(policy(obs))
+                if terminated or truncated:
+                    break
+    except gym.error.DependencyNotInstalled as error:
+        raise EnvError(f"rendering {env_id} needs a package that is not installed: {error}") from None
+    finally:
+        env.close()
+    return sorted(folder.glob("*.mp4"))
