@@ -36,7 +36,7 @@ from ddpgx import checkpoint as ckpt
 from ddpgx.agent import DDPG, AgentState
 from ddpgx.config import Config, ConfigError
 from ddpgx.envs import EnvFactory, Envs, env_factory
-from ddpgx.evaluate import evaluate
+from ddpgx.evaluate import Evaluator
 from ddpgx.logging import RunLogger
 from ddpgx.networks import Actor, Critic, as_network
 from ddpgx.noise import make_noise, reset as reset_noise
@@ -249,8 +249,10 @@ def train(
 
     last_eval: dict[str, Any] = {"step": -1, "returns": None}
 
+    evaluator = Evaluator(make_env, seeds, config.eval_episodes, config.env_id)
+
     def run_eval() -> np.ndarray:
-        returns = evaluate(lambda o: policy(state.actor, o), make_env, seeds, config.eval_episodes, config.env_id)
+        returns = evaluator(lambda o: policy(state.actor, o))
         for s, logger in enumerate(loggers):
             logger.log_eval({"step": step, "mean_return": float(returns[s].mean()),
                              "std_return": float(returns[s].std()), "episodes": config.eval_episodes,
@@ -322,23 +324,25 @@ def train(
                 if interrupt.requested:
                     interrupted = True
                     break
+        if bar is not None:
+            bar.close()
+        save_checkpoint()
+        final_returns = np.zeros((S, 0))
+        if interrupted:
+            print_fn(f"interrupted at step {step}; checkpoint saved in {run_dirs[0] / 'checkpoints'}")
+        else:
+            final_returns = last_eval["returns"] if last_eval["step"] == step else run_eval()
+            for s, seed in enumerate(seeds):
+                r = final_returns[s]
+                print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
+                         f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
     finally:
         if bar is not None:
             bar.close()
         envs.close()
-
-    save_checkpoint()
-    final_returns = np.zeros((S, 0))
-    if interrupted:
-        print_fn(f"interrupted at step {step}; checkpoint saved in {run_dirs[0] / 'checkpoints'}")
-    else:
-        final_returns = last_eval["returns"] if last_eval["step"] == step else run_eval()
-        for s, seed in enumerate(seeds):
-            r = final_returns[s]
-            print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
-                     f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
-    for logger in loggers:
-        logger.close()
+        evaluator.close()
+        for logger in loggers:
+            logger.close()
     return TrainResult(config, run_dirs, seeds, final_returns, step, interrupted)
 
 
