@@ -44,6 +44,10 @@ def test_train_resume_eval_plot(tmp_path):
     result = ddpgx("plot", run, "--out", tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    result = ddpgx("eval", run, "--episodes", "1", "--video", tmp_path / "video")
+    videos = list((tmp_path / "video").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
 
 def test_num_seeds_writes_one_directory_per_seed(tmp_path):
     ddpgx("train", "--run-dir", tmp_path / "multi", "--num-seeds", "2", "--seed", "5", *SMALL)
