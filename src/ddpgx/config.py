@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -99,8 +101,18 @@ class Config:
             value = getattr(self, field)
             raise ConfigError(f"invalid {field}={value!r}: {why}")
 
+        hints = typing.get_type_hints(type(self))
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+            value, hint = getattr(self, field.name), hints[field.name]
+            expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint)
+            if not isinstance(value, bool) and (hint is float and isinstance(value, numbers.Real)
+                                                or hint is int and isinstance(value, numbers.Integral)):
+                value = hint(value)  # numpy scalars and ints given for floats become the plain type
+                object.__setattr__(self, field.name, value)
+            if expected and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+                fail(field.name, f"must be {expected}, not {type(value).__name__}")
+            if typing.get_origin(hint) is tuple and not all(isinstance(w, int) and not isinstance(w, bool) for w in value):
+                fail(field.name, "must be a sequence of integers")
             if isinstance(value, float) and not math.isfinite(value):
                 fail(field.name, "must be a finite number")
         if not isinstance(self.env_id, str) or not self.env_id:
