@@ -87,7 +87,7 @@ def sampler_rng(seed: int) -> np.random.Generator:
 
 
 def stack(trees: list[Any]) -> Any:
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
 
 
 def take(tree: Any, index: int) -> Any:
@@ -205,9 +205,10 @@ def train(
     example_action = jnp.zeros((1, A), jnp.float32)
     keys = [seed_keys(seed) for seed in seeds]
     rngs = [sampler_rng(seed) for seed in seeds]
-    state = stack([agent.init(init_key, example_obs, example_action) for init_key, _ in keys])
-    explore_key = jnp.stack([k for _, k in keys])
-    noise_state = jnp.stack([noise.init((E, A))] * S)
+    init = jax.jit(agent.init)
+    state = stack([init(init_key, example_obs, example_action) for init_key, _ in keys])
+    explore_key = np.stack([np.asarray(k) for _, k in keys])
+    noise_state = np.stack([np.asarray(noise.init((E, A)))] * S)
     obs = envs.reset(seeds)
     done = np.zeros((S, E), bool)
     episode_return = np.zeros((S, E))
@@ -222,8 +223,8 @@ def train(
             raise ckpt.CheckpointError(f"the seeds of {root} were saved at different steps {sorted(steps)}")
         step = steps.pop()
         state = stack([r["agent"] for r in restored])
-        explore_key = jnp.stack([r["explore_key"] for r in restored])
-        noise_state = jnp.stack([r["noise"] for r in restored])
+        explore_key = np.stack([r["explore_key"] for r in restored])
+        noise_state = np.stack([r["noise"] for r in restored])
         obs = np.stack([r["obs"] for r in restored])
         done = np.stack([r["done"] for r in restored])
         episode_return = np.stack([r["episode_return"] for r in restored])
@@ -375,7 +376,7 @@ def _log_metrics(loggers, metrics, recent, episodes, step: int, rate: float) -> 
 def _check_finite(state: AgentState, step: int) -> None:
     for name in ("actor", "critic", "actor_target", "critic_target"):
         leaves = jax.tree.leaves(getattr(state, name))
-        if not all(bool(jnp.all(jnp.isfinite(x))) for x in leaves):
+        if not all(np.isfinite(np.asarray(x)).all() for x in leaves):
             raise FloatingPointError(
                 f"step {step}: the {name} parameters became non-finite; training stopped and the "
                 f"checkpoint was not written, the last good one is kept"
