@@ -99,13 +99,50 @@ def env_seeds(seed: int, count: int, stream: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence([seed, stream]).spawn(count)]
 
 
+class CheckedEnv(gym.Wrapper):
+    """Checks every observation and reward against the spaces, so a faulty environment is named at once.
+
+    Without it a wrong shape fails deep inside the vector env's concatenation, a wrong dtype is
+    silently cast, and a NaN reaches the networks.
+    """
+
+    def __init__(self, env: gym.Env, name: str):
+        super().__init__(env)
+        self.name, self.steps = name, 0
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self.steps = 0
+        return self._check(obs, 0.0), info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        return self._check(obs, reward), reward, terminated, truncated, info
+
+    def _check(self, obs: Any, reward: Any) -> Any:
+        space = self.observation_space
+        where = f"{self.name} (episode step {self.steps})"
+        if not isinstance(obs, np.ndarray) or obs.shape != space.shape or obs.dtype != space.dtype:
+            got = f"{type(obs).__name__} of shape {np.shape(obs)}, dtype {getattr(obs, 'dtype', None)}"
+            raise EnvError(f"{where} returned an observation ({got}) that does not match its observation space "
+                           f"{space} (shape {space.shape}, dtype {space.dtype}): fix the environment or its space")
+        if not np.all(np.isfinite(obs)):
+            raise FloatingPointError(f"{where} returned a non-finite observation {obs.tolist()}")
+        if not np.isscalar(reward) and np.shape(reward) != ():
+            raise EnvError(f"{where} returned a reward of shape {np.shape(reward)}; it must be one number")
+        if not np.isfinite(reward):
+            raise FloatingPointError(f"{where} returned a non-finite reward {reward}")
+        return obs
+
+
 class Envs:
     """The vector env of a run, reshaped to (seeds, envs) and speaking the agent's action space."""
 
     def __init__(self, make_env: EnvFactory, num_seeds: int, num_envs: int, name: str):
         self.num_seeds, self.num_envs, self.name = num_seeds, num_envs, name
         self.vector = SyncVectorEnv(
-            [make_env] * (num_seeds * num_envs), autoreset_mode=AutoresetMode.SAME_STEP
+            [lambda: CheckedEnv(make_env(), name)] * (num_seeds * num_envs), autoreset_mode=AutoresetMode.SAME_STEP
         )
         check_spaces(self.vector.single_observation_space, self.vector.single_action_space, name)
         self.obs_shape = tuple(self.vector.single_observation_space.shape)
@@ -120,29 +157,23 @@ class Envs:
         """Reset every environment; seeds[k] seeds the environments of seed k (see `env_seeds`)."""
         env_seeds_flat = [s for seed in seeds for s in env_seeds(seed, self.num_envs, stream)]
         obs, _ = self.vector.reset(seed=env_seeds_flat)
-        return self._checked_obs(obs)
+        return self._as_agent_obs(obs)
 
     def step(self, action: np.ndarray) -> Step:
         """Step with actions in [-1, 1], shape (seeds, envs, action_dim)."""
         env_action = self.scaler.to_env(action.reshape(-1, self.action_dim)).astype(self.action_dtype)
         obs, reward, terminated, truncated, info = self.vector.step(env_action)
-        obs = self._checked_obs(obs)
+        obs = self._as_agent_obs(obs)
         next_obs = obs.copy()
         if "_final_obs" in info:
             for i in np.flatnonzero(info["_final_obs"]):
                 next_obs.reshape(-1, *self.obs_shape)[i] = info["final_obs"][i]
         reward = np.asarray(reward, np.float32)
-        if not np.all(np.isfinite(reward)):
-            raise FloatingPointError(f"{self.name} returned a non-finite reward: {reward.tolist()}")
         return Step(obs, next_obs, self._split(reward), self._split(terminated), self._split(truncated))
 
-    def _checked_obs(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, np.float32)
-        if obs.shape[1:] != self.obs_shape:
-            raise EnvError(f"{self.name} returned observations of shape {obs.shape[1:]}, its space says {self.obs_shape}")
-        if not np.all(np.isfinite(obs)):
-            raise FloatingPointError(f"{self.name} returned a non-finite observation")
-        return self._split(obs)
+    def _as_agent_obs(self, obs: np.ndarray) -> np.ndarray:
+        """float32 with shape (seeds, envs, *obs_shape); CheckedEnv has checked the values."""
+        return self._split(np.asarray(obs, np.float32))
 
     def get_state(self, seed: int) -> bytes:
         """The state of seed `seed`'s environments (physics, RNGs, wrappers' counters) as bytes."""

@@ -33,9 +33,9 @@ import numpy as np
 import optax
 
 from ddpgx import checkpoint as ckpt
-from ddpgx.agent import DDPG, AgentState
+from ddpgx.agent import DDPG, AgentState, Metrics
 from ddpgx.config import Config, ConfigError
-from ddpgx.envs import EnvFactory, Envs, env_factory
+from ddpgx.envs import EnvError, EnvFactory, Envs, env_factory
 from ddpgx.evaluate import Evaluator
 from ddpgx.logging import RunLogger
 from ddpgx.networks import Actor, Critic, as_network
@@ -275,7 +275,7 @@ def train(
             replay = buffer.state_dict(s) if config.save_buffer else None
             ckpt.save(seed_dir, step, meta, arrays, envs.get_state(s), replay, config.keep_checkpoints)
 
-    metrics = None
+    metrics, unchecked = None, 0  # unchecked: the step of an update whose losses are not yet checked
     last_log_time, last_log_step = time.perf_counter(), step
     bar = None
     if progress:
@@ -291,8 +291,14 @@ def train(
                 random_phase = step < config.learning_starts
                 action, noise_state = act(state.actor, noise_state, obs, done, explore_key, np.uint32(step), random_phase)
                 action = np.asarray(action)
+                if unchecked:
+                    _check_finite_metrics(metrics, unchecked, seeds)
+                    unchecked = 0
                 # 2. step the environments and store the transitions
-                out = envs.step(action)
+                try:
+                    out = envs.step(action)
+                except (EnvError, FloatingPointError) as error:
+                    raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is kept") from None
                 buffer.add(obs, action, out.reward, out.next_obs, out.terminated)
                 done = out.terminated | out.truncated
                 episode_return += out.reward
@@ -308,6 +314,7 @@ def train(
                 if step >= config.learning_starts and (step // E) % config.train_freq == 0:
                     batches = buffer.sample(rngs, config.batch_size, config.gradient_steps * E)
                     state, metrics = update(state, batches)
+                    unchecked = step  # checked once the next action is back, so no extra wait
                 # 4. log, evaluate, checkpoint
                 if bar is not None:
                     bar.update(step - previous)
@@ -325,6 +332,8 @@ def train(
                 if interrupt.requested:
                     interrupted = True
                     break
+        if unchecked:
+            _check_finite_metrics(metrics, unchecked, seeds)
         if bar is not None:
             bar.close()
         save_checkpoint()
@@ -364,13 +373,20 @@ def _log_metrics(loggers, metrics, recent, episodes, step: int, rate: float) -> 
         if values is not None:
             row.update(critic_loss=float(values.critic_loss[s]), actor_loss=float(values.actor_loss[s]),
                        q=float(values.q[s]))
-            bad = [k for k in ("critic_loss", "actor_loss", "q") if not math.isfinite(row[k])]
-            if bad:
-                raise FloatingPointError(
-                    f"step {step}: {', '.join(bad)} became non-finite for seed index {s}; "
-                    f"training stopped, the last good checkpoint is kept (lower the learning rates?)"
-                )
         logger.log_metrics(row)
+
+
+def _check_finite_metrics(metrics: Metrics, step: int, seeds: list[int]) -> None:
+    """Stop at the first update whose losses are not finite (the parameters would be next)."""
+    values = np.stack([np.asarray(m) for m in metrics])  # (3, seeds)
+    if np.isfinite(values).all():
+        return
+    bad = [f"{name} of seed {seed}" for name, row in zip(Metrics._fields, values) for seed, v in zip(seeds, row)
+           if not np.isfinite(v)]
+    raise FloatingPointError(
+        f"step {step}: {', '.join(bad)} became non-finite; training stopped and the last good checkpoint "
+        f"is kept (lower the learning rates, or check the rewards' scale)"
+    )
 
 
 def _check_finite(state: AgentState, step: int) -> None:
