@@ -88,21 +88,29 @@ def save(run_dir: Path, step: int, meta: dict[str, Any], arrays: dict[str, np.nd
         shutil.rmtree(stale, ignore_errors=True)
     final = root / f"{PREFIX}{step:010d}"
     tmp = root / f".tmp-{PREFIX}{step:010d}-{os.getpid()}"
-    tmp.mkdir()
-    _write(tmp / "state.npz", lambda f: np.savez(f, **arrays))
-    if env_state is not None:
-        _write(tmp / "envs.pkl", lambda f: f.write(env_state))
-    if replay is not None:
-        _write(tmp / "replay.npz", lambda f: np.savez(f, **replay))
-    _write(tmp / "meta.json", lambda f: f.write(json.dumps({"format": FORMAT, **meta}, indent=2).encode()))
-    if final.exists():  # the same step saved again (for example the final save after a periodic one)
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    fd = os.open(root, os.O_RDONLY)
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        tmp.mkdir()
+        _write(tmp / "state.npz", lambda f: np.savez(f, **arrays))
+        if env_state is not None:
+            _write(tmp / "envs.pkl", lambda f: f.write(env_state))
+        if replay is not None:
+            _write(tmp / "replay.npz", lambda f: np.savez(f, **replay))
+        _write(tmp / "meta.json", lambda f: f.write(json.dumps({"format": FORMAT, **meta}, indent=2).encode()))
+        if final.exists():  # the same step saved again (for example the final save after a periodic one)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = latest_checkpoint(run_dir)
+        raise CheckpointError(
+            f"cannot write the checkpoint {final}: {error.strerror or error}; "
+            + (f"the last good checkpoint {kept} is kept" if kept else "no earlier checkpoint exists")
+        ) from None
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}[args.command](args)
-    except (ConfigError, EnvError, CheckpointError, FloatingPointError) as error:
+    except (ConfigError, EnvError, CheckpointError, FloatingPointError, OSError) as error:
         print(f"ddpgx {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
