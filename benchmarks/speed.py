@@ -203,8 +203,9 @@ def worker_memory() -> dict:
     sample_full = sample_us()
     after = rss_bytes()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    raw = capacity * ReplayBuffer.transition_bytes(obs_size, action_dim)
-    return {"raw_bytes": raw, "buffer_rss_bytes": after - before, "peak_rss_bytes": peak,
+    # the information of a transition: float32 obs, action, reward, next_obs and a 1-byte terminated flag
+    raw = capacity * (4 * (2 * obs_size + action_dim + 1) + 1)
+    return {"raw_bytes": raw, "layout_bytes": capacity * ReplayBuffer.transition_bytes(obs_size, action_dim), "buffer_rss_bytes": after - before, "peak_rss_bytes": peak,
             "memory_ratio": (after - before) / raw, "sample_us_10k": sample_small, "sample_us_1m": sample_full,
             "sample_ratio_full_over_10k": sample_full / sample_small}
 
@@ -320,7 +321,8 @@ def markdown(r: dict, command: str) -> str:
               f"| 256x256x256 matmul rate | {u['matmul_gflops']:.0f} GFLOP/s |",
               f"| update efficiency (update rate / matmul rate) | {u['update_efficiency']:.0%} |",
               "", "| memory and sampling (HalfCheetah-v5, 1,000,000 transitions) | value |", "| --- | --- |",
-              f"| raw bytes of the transitions | {mem['raw_bytes'] / 2**20:.1f} MiB |",
+              f"| raw bytes of the transitions (float32 fields, 1-byte terminated) | {mem['raw_bytes'] / 2**20:.1f} MiB |",
+              f"| ddpgx's packed layout (terminated as float32) | {mem['layout_bytes'] / 2**20:.1f} MiB |",
               f"| resident memory of the filled buffer | {mem['buffer_rss_bytes'] / 2**20:.1f} MiB |",
               f"| ratio | {mem['memory_ratio']:.3f} |",
               f"| peak RSS of the process | {mem['peak_rss_bytes'] / 2**20:.0f} MiB |",

@@ -253,7 +253,7 @@ def test_sigkill_at_any_moment_leaves_a_readable_checkpoint(tmp_path):
         process.wait()
         latest = ckpt.latest_checkpoint(run)
         checkpoint = ckpt.Checkpoint(latest)  # complete and readable
-        assert checkpoint.has_replay and len(checkpoint.replay()["reward"]) == checkpoint.step
+        assert checkpoint.has_replay and len(checkpoint.replay()["data"]) == checkpoint.step
     resumed = ckpt.Checkpoint(ckpt.latest_checkpoint(run)).step
     done = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--run-dir", str(run), "--resume",
                            "--total-steps", str(resumed + 200), "--no-progress"], capture_output=True, text=True)

@@ -40,6 +40,7 @@ from ddpgx.evaluate import Evaluator
 from ddpgx.logging import RunLogger
 from ddpgx.networks import Actor, Critic, as_network
 from ddpgx.noise import make_noise, reset as reset_noise
+from ddpgx.replay import ReplayBuffer, unpack
 
 # Fields that may differ when a run is resumed: they change what is logged or saved, not what is learned.
 RESUMABLE_CHANGES = {"total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every",
@@ -195,8 +196,6 @@ def train(
     S, E, A = num_seeds, config.num_envs, envs.action_dim
     agent = build_agent(config, A, actor, critic)
     noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
-    from ddpgx.replay import ReplayBuffer
-
     buffer = ReplayBuffer(config.buffer_size, envs.obs_shape, A, S)
     loggers = [RunLogger(d, config.tensorboard) for d in run_dirs]
 
@@ -245,7 +244,10 @@ def train(
         return jnp.clip(agent.act(actor_params, obs) + eps, -1.0, 1.0), noise_state
 
     act = jax.jit(jax.vmap(explore_one, in_axes=(0, 0, 0, 0, 0, None, None)), static_argnums=6)
-    update = jax.jit(jax.vmap(agent.update_many))
+    def update_packed(state, rows):  # one host-to-device copy of packed rows; split on the device
+        return jax.vmap(agent.update_many)(state, unpack(rows, envs.obs_shape, A))
+
+    update = jax.jit(update_packed)
     policy = jax.jit(jax.vmap(agent.act))
 
     last_eval: dict[str, Any] = {"step": -1, "returns": None}
@@ -312,8 +314,8 @@ def train(
                 obs = out.obs
                 # 3. learn
                 if step >= config.learning_starts and (step // E) % config.train_freq == 0:
-                    batches = buffer.sample(rngs, config.batch_size, config.gradient_steps * E)
-                    state, metrics = update(state, batches)
+                    rows = buffer.sample_rows(rngs, config.batch_size, config.gradient_steps * E)
+                    state, metrics = update(state, rows)
                     unchecked = step  # checked once the next action is back, so no extra wait
                 # 4. log, evaluate, checkpoint
                 if bar is not None:
