@@ -72,8 +72,8 @@ def test_multi_seed_matches_single_seed_runs(tmp_path):
             if key.startswith("agent/"):
                 np.testing.assert_allclose(batched[key], single[key], rtol=1e-4, atol=1e-5, err_msg=key)
     seed0, seed1 = (final_arrays(tmp_path / "multi" / f"seed_{s}") for s in (0, 1))
-    assert not np.allclose(seed0["agent/.actor['params']['MLP_0']['Dense_0']['kernel']"],
-                           seed1["agent/.actor['params']['MLP_0']['Dense_0']['kernel']"])
+    assert not np.allclose(seed0["agent/.actor['params']['Dense_0']['kernel']"],
+                           seed1["agent/.actor['params']['Dense_0']['kernel']"])
 
 
 def test_run_directory_layout_and_logs(tmp_path):

@@ -11,6 +11,7 @@ runs several independent agents at once by `jax.vmap` over a leading seed axis o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -93,27 +94,36 @@ class DDPG:
         not_terminated = 1.0 - batch.terminated.astype(next_q.dtype)
         return batch.reward + self.gamma * not_terminated * next_q
 
-    def critic_loss(self, critic: Params, target: jnp.ndarray, batch: Batch) -> tuple[jnp.ndarray, jnp.ndarray]:
-        """Mean squared error between Q(s, a) and the (fixed) target y; also returns mean Q."""
-        q = self.q(critic, batch.obs, batch.action)
-        return jnp.mean((q - target) ** 2), jnp.mean(q)
+    def critic_loss(self, critic: Params, target: jnp.ndarray, batch: Batch) -> tuple[jnp.ndarray, tuple]:
+        """Mean squared error between Q(s, a) and the (fixed) target y; also returns mean Q and
+        the critic's new batch statistics (None without batch normalization)."""
+        q, stats = train_apply(self.critic, critic, batch.obs, batch.action)
+        q = q.reshape(batch.obs.shape[0])
+        return jnp.mean((q - target) ** 2), (jnp.mean(q), stats)
 
-    def actor_loss(self, actor: Params, critic: Params, obs: jnp.ndarray) -> jnp.ndarray:
-        """-mean Q(s, pi(s)); its gradient in `actor` is the deterministic policy gradient."""
-        return -jnp.mean(self.q(critic, obs, self.act(actor, obs)))
+    def actor_loss(self, actor: Params, critic: Params, obs: jnp.ndarray) -> tuple[jnp.ndarray, Any]:
+        """-mean Q(s, pi(s)); its gradient in `actor` is the deterministic policy gradient.
+
+        Also returns the actor's new batch statistics (None without batch normalization); the
+        critic is evaluated with its running statistics.
+        """
+        action, stats = train_apply(self.actor, actor, obs)
+        return -jnp.mean(self.q(critic, obs, action)), stats
 
     def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, Metrics]:
         """One gradient step of the critic, then of the actor (on the new critic), then the targets."""
         target = jax.lax.stop_gradient(self.td_target(state.actor_target, state.critic_target, batch))
-        (critic_loss, q), critic_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
+        (critic_loss, (q, critic_stats)), critic_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
             state.critic, target, batch
         )
         critic_step, critic_opt = self.critic_optimizer.update(critic_grad, state.critic_opt, state.critic)
-        critic = optax.apply_updates(state.critic, critic_step)
+        critic = with_stats(optax.apply_updates(state.critic, critic_step), critic_stats)
 
-        actor_loss, actor_grad = jax.value_and_grad(self.actor_loss)(state.actor, critic, batch.obs)
+        (actor_loss, actor_stats), actor_grad = jax.value_and_grad(self.actor_loss, has_aux=True)(
+            state.actor, critic, batch.obs
+        )
         actor_step, actor_opt = self.actor_optimizer.update(actor_grad, state.actor_opt, state.actor)
-        actor = optax.apply_updates(state.actor, actor_step)
+        actor = with_stats(optax.apply_updates(state.actor, actor_step), actor_stats)
 
         new_state = AgentState(
             actor=actor,
@@ -130,6 +140,30 @@ class DDPG:
         """`update` over a leading axis of batches in one compiled loop; returns the mean metrics."""
         state, metrics = jax.lax.scan(self.update, state, batches)
         return state, jax.tree.map(jnp.mean, metrics)
+
+
+def train_apply(network: Network, variables: Params, *inputs: jnp.ndarray) -> tuple[jnp.ndarray, Any]:
+    """A forward pass in training mode.
+
+    Networks with batch normalization (flax variables holding "batch_stats") normalize with the
+    minibatch's statistics and return their updated running statistics; others return None.
+    The gradient reaching "batch_stats" is exactly zero, so optimizers leave them unchanged.
+    """
+    if isinstance(variables, Mapping) and "batch_stats" in variables:
+        out, mutated = network.apply(variables, *inputs, train=True, mutable=["batch_stats"])
+        return out, mutated["batch_stats"]
+    return network.apply(variables, *inputs), None
+
+
+def with_stats(variables: Params, stats: Any) -> Params:
+    return variables if stats is None else {**variables, "batch_stats": stats}
+
+
+def params_only(variables: Params) -> Any:
+    """A mask selecting the trainable "params" of flax variables (for weight decay)."""
+    if isinstance(variables, Mapping) and "params" in variables:
+        return {k: jax.tree.map(lambda _: k == "params", v) for k, v in variables.items()}
+    return jax.tree.map(lambda _: True, variables)
 
 
 def polyak(online: Params, target: Params, tau: float) -> Params:

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run in --run-dir")
     train.add_argument("--num-seeds", type=parse_int, default=1, metavar="N",
                        help="train N independent agents (seeds SEED..SEED+N-1) in one process, one directory each")
+    train.add_argument("--preset", default="default", metavar="NAME",
+                       help="a cited hyperparameter set: default, paper (Lillicrap et al. 2016), td3-paper "
+                            "(Fujimoto et al. 2018's DDPG); flags override single fields (default: default)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_flags(train)
 
@@ -128,7 +131,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.num_seeds == 1 and saved.parent != args.run_dir:
             args.num_seeds = len(list(args.run_dir.glob("seed_*/config.json")))
     else:
-        config = Config(**changes)
+        from ddpgx.presets import from_preset
+
+        config = from_preset(args.preset, changes.pop("env_id", Config.env_id), **changes)
     result = train(config, args.run_dir, num_seeds=args.num_seeds, resume=args.resume, overwrite=args.overwrite,
                    progress=not args.no_progress)
     root = result.run_dirs[0] if len(result.run_dirs) == 1 else result.run_dirs[0].parent

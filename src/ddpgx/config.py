@@ -52,11 +52,19 @@ class Config:
     actor_hidden: tuple[int, ...] = (256, 256)
     """Hidden layer widths of the actor MLP (ReLU)."""
     critic_hidden: tuple[int, ...] = (256, 256)
-    """Hidden layer widths of the critic MLP (ReLU); the action enters at the first layer."""
+    """Hidden layer widths of the critic MLP (ReLU)."""
+    critic_action_layer: int = 0
+    """Hidden layer of the critic that the action joins: 0 the input (Fujimoto et al. 2018), 1 the second layer (Lillicrap et al. 2016)."""
+    critic_weight_decay: float = 0.0
+    """L2 weight decay of the critic's parameters (Lillicrap et al. 2016 used 1e-2)."""
+    final_init: float = 0.0
+    """If positive, the last layers' weights and biases start uniform in [-final_init, final_init] (Lillicrap et al. 2016: 3e-3); 0 keeps flax's default initializers."""
+    batch_norm: bool = False
+    """Batch normalization as Lillicrap et al. 2016 used it: on the state input and every actor layer, and on the critic's layers before the action."""
 
     # --- schedule ---
-    learning_starts: int = 1_000
-    """Steps of uniformly random actions before learning starts (1,000 as RL Zoo's Pendulum presets; TD3 uses 10,000 on MuJoCo)."""
+    learning_starts: int = 10_000
+    """Steps of uniformly random actions before learning starts (10,000: Fujimoto et al. 2018 on MuJoCo; the default preset uses 1,000 on Pendulum-v1)."""
     train_freq: int = 1
     """Update every this many vector-env steps (the seed: after each new transition)."""
     gradient_steps: int = 1
@@ -138,6 +146,11 @@ class Config:
         for name in ("actor_hidden", "critic_hidden"):
             if any(int(w) < 1 for w in getattr(self, name)):
                 fail(name, "layer widths must be at least 1")
+        if self.critic_action_layer < 0 or self.critic_action_layer > max(len(self.critic_hidden) - 1, 0):
+            fail("critic_action_layer", f"must be between 0 and {max(len(self.critic_hidden) - 1, 0)} "
+                 f"(the critic has {len(self.critic_hidden)} hidden layers)")
+        if self.critic_weight_decay < 0 or self.final_init < 0:
+            fail("critic_weight_decay" if self.critic_weight_decay < 0 else "final_init", "must be zero or positive")
         if self.noise not in NOISE_KINDS:
             fail("noise", f"choose one of {', '.join(NOISE_KINDS)}")
         if self.noise_sigma < 0:

@@ -30,11 +30,12 @@ def env_factory(env_id: str, **kwargs: Any) -> EnvFactory:
     def make() -> gym.Env:
         try:
             return gym.make(env_id, **kwargs)
-        except gym.error.DependencyNotInstalled as error:
-            raise EnvError(
-                f"{env_id} needs a package that is not installed ({error}). "
-                f"For MuJoCo tasks install the extra: pip install 'ddpgx[mujoco]'"
-            ) from None
+        except (gym.error.DependencyNotInstalled, ImportError) as error:
+            spec = gym.registry.get(env_id)
+            mujoco = "mujoco" in str(getattr(spec, "entry_point", "")) or "mujoco" in str(error)
+            fix = ("install the MuJoCo extra: pip install 'ddpgx[mujoco]'" if mujoco
+                   else "install the package the environment needs")
+            raise EnvError(f"{env_id} needs a package that is not installed ({error}); {fix}") from None
         except (gym.error.NameNotFound, gym.error.VersionNotFound, gym.error.NamespaceNotFound) as error:
             close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
             hint = f" Did you mean {', '.join(close)}?" if close else " See gymnasium.pprint_registry()."

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 
@@ -41,38 +42,70 @@ def as_network(network: Any, role: str) -> Network:
     )
 
 
-class MLP(nn.Module):
-    """Dense layers with ReLU between them; the last layer is linear."""
+def uniform_init(scale: float) -> Callable[..., jnp.ndarray]:
+    """Weights uniform in [-scale, scale] (Lillicrap et al. 2016 start the last layers at 3e-3)."""
 
-    features: Sequence[int]
+    def init(key: Any, shape: Sequence[int], dtype: Any = jnp.float32) -> jnp.ndarray:
+        return jax.random.uniform(key, shape, dtype, -scale, scale)
 
-    @nn.compact
-    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        for i, width in enumerate(self.features):
-            x = nn.Dense(width)(x)
-            if i < len(self.features) - 1:
-                x = nn.relu(x)
-        return x
+    return init
+
+
+def output_layer(features: int, final_init: float) -> nn.Dense:
+    if final_init > 0:
+        return nn.Dense(features, kernel_init=uniform_init(final_init), bias_init=uniform_init(final_init))
+    return nn.Dense(features)
 
 
 class Actor(nn.Module):
-    """pi(s): an MLP whose tanh output lies in [-1, 1]."""
+    """pi(s): Dense-ReLU layers and a tanh output in [-1, 1].
+
+    With `batch_norm`, the state input and every hidden layer are batch-normalized (before the
+    ReLU); `train=True` normalizes with the minibatch's statistics and updates the running ones.
+    """
 
     action_dim: int
     hidden: Sequence[int] = (256, 256)
+    batch_norm: bool = False
+    final_init: float = 0.0
 
     @nn.compact
-    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+    def __call__(self, obs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
         x = obs.reshape(obs.shape[0], -1)
-        return jnp.tanh(MLP((*self.hidden, self.action_dim))(x))
+        if self.batch_norm:
+            x = nn.BatchNorm(use_running_average=not train)(x)
+        for width in self.hidden:
+            x = nn.Dense(width)(x)
+            if self.batch_norm:
+                x = nn.BatchNorm(use_running_average=not train)(x)
+            x = nn.relu(x)
+        return jnp.tanh(output_layer(self.action_dim, self.final_init)(x))
 
 
 class Critic(nn.Module):
-    """Q(s, a): an MLP over the concatenated observation and action, one value per pair."""
+    """Q(s, a): Dense-ReLU layers, one value per (observation, action) pair.
+
+    The action joins the hidden layer `action_layer` (0: concatenated with the observation at the
+    input). With `batch_norm`, the state input and the layers before the action are batch-normalized.
+    """
 
     hidden: Sequence[int] = (256, 256)
+    action_layer: int = 0
+    batch_norm: bool = False
+    final_init: float = 0.0
 
     @nn.compact
-    def __call__(self, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
-        x = jnp.concatenate([obs.reshape(obs.shape[0], -1), action], axis=-1)
-        return MLP((*self.hidden, 1))(x)[:, 0]
+    def __call__(self, obs: jnp.ndarray, action: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+        x = obs.reshape(obs.shape[0], -1)
+        if self.batch_norm:
+            x = nn.BatchNorm(use_running_average=not train)(x)
+        for i, width in enumerate(self.hidden):
+            if i == self.action_layer:
+                x = jnp.concatenate([x, action], axis=-1)
+            x = nn.Dense(width)(x)
+            if self.batch_norm and i < self.action_layer:
+                x = nn.BatchNorm(use_running_average=not train)(x)
+            x = nn.relu(x)
+        if not self.hidden:
+            x = jnp.concatenate([x, action], axis=-1)
+        return output_layer(1, self.final_init)(x)[:, 0]

@@ -59,7 +59,8 @@ def load_policy(run_dir: str | Path, checkpoint: str | Path | None = None, actor
     config = Config.from_dict(c.meta["config"])
     low, high = np.asarray(c.meta["action_low"]), np.asarray(c.meta["action_high"])
     obs_shape = tuple(c.meta["obs_shape"])
-    network = as_network(actor, "actor") if actor is not None else Actor(len(low), config.actor_hidden)
+    network = as_network(actor, "actor") if actor is not None else Actor(
+        len(low), config.actor_hidden, config.batch_norm, config.final_init)
     template = network.init(jax.random.PRNGKey(0), jnp.zeros((1, *obs_shape), jnp.float32))
     arrays = {k[len(".actor"):]: v for k, v in c.subtree("agent").items() if k.startswith(".actor[")}
     params = ckpt.unflatten(template, arrays, path / "state.npz")

@@ -1,0 +1,84 @@
+"""Presets: cited values, per-task values, flags overriding single fields, and the paper's architecture."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ddpgx
+from ddpgx import checkpoint as ckpt
+from ddpgx.cli import main
+from tests.conftest import quiet
+
+
+def test_default_preset_values_and_per_task_random_start():
+    cheetah = ddpgx.from_preset("default", "HalfCheetah-v5")
+    assert (cheetah.actor_hidden, cheetah.actor_lr, cheetah.batch_size, cheetah.tau, cheetah.noise_sigma,
+            cheetah.learning_starts, cheetah.gamma) == ((256, 256), 3e-4, 256, 0.005, 0.1, 10_000, 0.99)
+    assert ddpgx.from_preset("default", "Pendulum-v1").learning_starts == 1_000
+    assert ddpgx.from_preset("default", "Pendulum-v1", learning_starts=5).learning_starts == 5  # flags win
+
+
+def test_paper_and_td3_presets_follow_their_sources():
+    paper = ddpgx.from_preset("paper", "HalfCheetah-v5")
+    assert (paper.actor_hidden, paper.critic_hidden, paper.actor_lr, paper.critic_lr, paper.critic_weight_decay,
+            paper.tau, paper.batch_size, paper.noise, paper.noise_sigma, paper.ou_theta, paper.final_init,
+            paper.critic_action_layer, paper.batch_norm) == (
+        (400, 300), (400, 300), 1e-4, 1e-3, 1e-2, 0.001, 64, "ou", 0.2, 0.15, 3e-3, 1, True)
+    td3 = ddpgx.from_preset("td3-paper", "HalfCheetah-v5")
+    assert (td3.actor_hidden, td3.actor_lr, td3.critic_lr, td3.batch_size, td3.noise_sigma, td3.tau,
+            td3.critic_action_layer, td3.batch_norm) == ((400, 300), 1e-3, 1e-3, 100, 0.1, 0.005, 0, False)
+
+
+def test_unknown_preset_is_a_clear_error(capsys):
+    assert main(["train", "--preset", "paper2"]) == 2
+    assert "unknown preset 'paper2': choose one of default, paper, td3-paper" in capsys.readouterr().err
+
+
+def test_paper_architecture():
+    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
+    agent = ddpgx.build_agent(config, action_dim=2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))
+    critic = state.critic["params"]
+    assert critic["Dense_0"]["kernel"].shape == (3, 8)  # the state alone
+    assert critic["Dense_1"]["kernel"].shape == (8 + 2, 6)  # the action joins the second layer
+    assert set(state.critic["batch_stats"]) == {"BatchNorm_0", "BatchNorm_1"}  # state input and layer 1
+    assert set(state.actor["batch_stats"]) == {"BatchNorm_0", "BatchNorm_1", "BatchNorm_2"}
+    final = np.asarray(critic["Dense_2"]["kernel"])
+    assert np.abs(final).max() <= 3e-3 and np.abs(final).max() > 1e-3  # uniform in [-3e-3, 3e-3]
+
+
+def test_batch_norm_statistics_update_and_weight_decay_only_on_params():
+    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6),
+                               critic_lr=1e-3, critic_weight_decay=0.5)
+    agent = ddpgx.build_agent(config, action_dim=1)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1)))
+    rng = np.random.default_rng(0)
+    batch = ddpgx.Batch(rng.normal(2.0, 1.0, (16, 3)).astype(np.float32), rng.uniform(-1, 1, (16, 1)).astype(np.float32),
+                        np.ones(16, np.float32), rng.normal(size=(16, 3)).astype(np.float32), np.zeros(16, bool))
+    new, metrics = jax.jit(agent.update)(state, batch)
+    assert np.isfinite(np.asarray(metrics.critic_loss))
+    # running means move toward the batch mean (2.0) with flax's momentum 0.99
+    mean = np.asarray(new.critic["batch_stats"]["BatchNorm_0"]["mean"])
+    np.testing.assert_allclose(mean, 0.01 * batch.obs.mean(0), rtol=1e-4)
+    assert not np.allclose(np.asarray(new.actor["batch_stats"]["BatchNorm_0"]["mean"]), 0.0)
+
+
+def test_paper_preset_trains_and_its_policy_loads(tmp_path):
+    config = ddpgx.from_preset("paper", "Pendulum-v1", total_steps=300, learning_starts=100, actor_hidden=(16, 16),
+                               critic_hidden=(16, 16), eval_every=0, eval_episodes=2, tensorboard=False)
+    result = ddpgx.train(config, tmp_path / "run", progress=False, print_fn=quiet)
+    assert np.isfinite(result.final_returns).all()
+    policy = ddpgx.load_policy(tmp_path / "run")
+    state = ckpt.Checkpoint(ckpt.latest_checkpoint(tmp_path / "run")).arrays
+    assert any("batch_stats" in k for k in state)
+    assert policy(np.zeros(3)).shape == (1,)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(critic_action_layer=2), "invalid critic_action_layer=2"),
+    (dict(critic_weight_decay=-1.0), "invalid critic_weight_decay=-1.0"),
+])
+def test_invalid_architecture_values(bad, message):
+    with pytest.raises(ddpgx.ConfigError, match=message.replace("(", r"\(")):
+        ddpgx.Config(**bad)
