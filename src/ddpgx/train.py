@@ -10,7 +10,9 @@ Per iteration (every environment of every seed steps once):
        clip(pi(s) + noise, -1, 1); the noise state of an environment restarts with its episode;
     2. step the environments; store (s, a, r, s', terminated) in the replay buffer;
     3. every `train_freq` iterations, `gradient_steps` gradient steps per environment, all in one
-       jitted call on minibatches sampled at once;
+       jitted call on minibatches sampled at once; the same call computes the next action (step 1
+       of the next iteration) with the updated actor, so a learning iteration costs one dispatch,
+       one host-to-device copy (the packed minibatches) and one wait (for the action);
     4. log, evaluate, checkpoint when their step comes.
 """
 
@@ -221,6 +223,7 @@ def train(
     recent = [deque(maxlen=RECENT_EPISODES) for _ in seeds]
     episodes = np.zeros(S, np.int64)
     step = 0
+    action = None  # the next action, when the last learning call has already computed it
     if resume:
         restored = [_restore(d, s, agent, take(state, s), buffer, envs, rngs[s]) for s, d in enumerate(run_dirs)]
         steps = {r["step"] for r in restored}
@@ -235,6 +238,8 @@ def train(
         episode_return = np.stack([r["episode_return"] for r in restored])
         episode_length = np.stack([r["episode_length"] for r in restored])
         episodes = np.array([r["episodes"] for r in restored])
+        if "next_action" in restored[0]:
+            action = np.stack([r["next_action"] for r in restored])
         for s, r in enumerate(restored):
             recent[s].extend(r["recent"])
         for logger in loggers:
@@ -250,11 +255,16 @@ def train(
         return jnp.clip(agent.act(actor_params, obs) + eps, -1.0, 1.0), noise_state
 
     act = jax.jit(jax.vmap(explore_one, in_axes=(0, 0, 0, 0, 0, None, None)), static_argnums=6)
-    def update_packed(state, rows):  # one host-to-device copy of packed rows; split on the device
-        return jax.vmap(agent.update_many)(state, unpack(rows, envs.obs_shape, A))
+    def learn_one(state, rows, noise_state, obs, done, key, step):
+        """Gradient steps on packed minibatch rows (split on the device), then the next action."""
+        state, metrics = agent.update_many(state, unpack(rows, envs.obs_shape, A))
+        action, noise_state = explore_one(state.actor, noise_state, obs, done, key, step, False)
+        return state, metrics, action, noise_state
 
-    update = jax.jit(update_packed)
+    # the state is donated: XLA updates the parameters and optimizer states in place
+    learn = jax.jit(jax.vmap(learn_one, in_axes=(0, 0, 0, 0, 0, 0, None)), donate_argnums=0)
     policy = jax.jit(jax.vmap(agent.act))
+    state = jax.device_put(state)
 
     last_eval: dict[str, Any] = {"step": -1, "returns": None}
 
@@ -276,6 +286,8 @@ def train(
             arrays.update(explore_key=np.asarray(explore_key[s]), noise=np.asarray(noise_state[s]), obs=obs[s],
                           done=done[s], episode_return=episode_return[s], episode_length=episode_length[s],
                           recent=np.array(recent[s], np.float64))
+            if action is not None:
+                arrays["next_action"] = np.asarray(action[s])
             meta = {"step": step, "ddpgx_version": _version(), "config": configs[s].to_dict(),
                     "episodes": int(episodes[s]), "sampler_rng": rngs[s].bit_generator.state,
                     "obs_shape": list(envs.obs_shape), "action_low": envs.scaler.low.tolist(),
@@ -295,9 +307,11 @@ def train(
     try:
         with _Interrupt() as interrupt:
             while step < config.total_steps:
-                # 1. act
-                random_phase = step < config.learning_starts
-                action, noise_state = act(state.actor, noise_state, obs, done, explore_key, np.uint32(step), random_phase)
+                # 1. act (unless the last learning call already did)
+                if action is None:
+                    random_phase = step < config.learning_starts
+                    action, noise_state = act(state.actor, noise_state, obs, done, explore_key, np.uint32(step),
+                                              random_phase)
                 action = np.asarray(action)
                 if unchecked:
                     _check_finite_metrics(metrics, unchecked, seeds)
@@ -317,11 +331,12 @@ def train(
                     episodes[s] += 1
                     loggers[s].log_episode(step, int(j), float(episode_return[s, j]), int(episode_length[s, j]))
                 episode_return[done], episode_length[done] = 0.0, 0
-                obs = out.obs
-                # 3. learn
+                obs, action = out.obs, None
+                # 3. learn, and compute the next action with the updated actor
                 if step >= config.learning_starts and (step // E) % config.train_freq == 0:
                     rows = buffer.sample_rows(rngs, config.batch_size, config.gradient_steps * E)
-                    state, metrics = update(state, rows)
+                    state, metrics, action, noise_state = learn(state, rows, noise_state, obs, done, explore_key,
+                                                                np.uint32(step))
                     unchecked = step  # checked once the next action is back, so no extra wait
                 # 4. log, evaluate, checkpoint
                 if bar is not None:
@@ -427,6 +442,8 @@ def _restore(run_dir: Path, seed_index: int, agent: DDPG, template: AgentState, 
     rng.bit_generator.state = c.meta["sampler_rng"]
     if c.env_state is not None:
         envs.set_state(seed_index, c.env_state)
+    if "next_action" in c.arrays:
+        restored["next_action"] = c.arrays["next_action"]
     if c.has_replay:
         buffer.load_state_dict(seed_index, c.replay())
     else:
