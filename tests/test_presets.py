@@ -82,3 +82,41 @@ def test_paper_preset_trains_and_its_policy_loads(tmp_path):
 def test_invalid_architecture_values(bad, message):
     with pytest.raises(ddpgx.ConfigError, match=message.replace("(", r"\(")):
         ddpgx.Config(**bad)
+
+
+def test_fan_in_uniform_initialization_bounds_every_layer():
+    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
+    assert config.hidden_init == "fan_in_uniform"
+    agent = ddpgx.build_agent(config, action_dim=2)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))
+    for name, fan_in in (("Dense_0", 3), ("Dense_1", 8)):  # the actor's hidden layers
+        for leaf in ("kernel", "bias"):
+            values = np.abs(np.asarray(state.actor["params"][name][leaf]))
+            assert values.max() <= 1 / np.sqrt(fan_in) and values.max() > 0.3 / np.sqrt(fan_in), (name, leaf)
+    default = ddpgx.build_agent(ddpgx.Config(actor_hidden=(8, 6)), action_dim=2)
+    bias = default.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2))).actor["params"]["Dense_0"]["bias"]
+    assert np.all(np.asarray(bias) == 0.0)  # flax's default: zero biases
+
+
+def test_weight_decay_reaches_weight_matrices_only():
+    from ddpgx.agent import weight_matrices
+
+    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
+    agent = ddpgx.build_agent(config, action_dim=1)
+    critic = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1))).critic
+    mask = weight_matrices(critic)
+    assert mask["params"]["Dense_0"]["kernel"] and mask["params"]["Dense_2"]["kernel"]
+    assert not mask["params"]["Dense_0"]["bias"] and not mask["params"]["BatchNorm_0"]["scale"]
+    assert not any(jax.tree.leaves(mask["batch_stats"]))
+    # with a zero gradient, one step moves a kernel by lr * sign (Adam on the decay term) and leaves biases alone
+    optimizer = ddpgx.build_agent(config.replace(critic_weight_decay=0.1), action_dim=1).critic_optimizer
+    zero = jax.tree.map(jnp.zeros_like, critic)
+    step, _ = optimizer.update(zero, optimizer.init(critic), critic)
+    assert np.all(np.asarray(step["params"]["Dense_0"]["bias"]) == 0.0)
+    kernel, moved = np.asarray(critic["params"]["Dense_0"]["kernel"]), np.asarray(step["params"]["Dense_0"]["kernel"])
+    np.testing.assert_allclose(moved, -config.critic_lr * np.sign(kernel), rtol=1e-3)
+
+
+def test_td3_paper_random_start_follows_the_authors_per_task():
+    assert ddpgx.from_preset("td3-paper", "HalfCheetah-v5").learning_starts == 10_000
+    assert ddpgx.from_preset("td3-paper", "Hopper-v5").learning_starts == 1_000

@@ -159,11 +159,14 @@ def with_stats(variables: Params, stats: Any) -> Params:
     return variables if stats is None else {**variables, "batch_stats": stats}
 
 
-def params_only(variables: Params) -> Any:
-    """A mask selecting the trainable "params" of flax variables (for weight decay)."""
-    if isinstance(variables, Mapping) and "params" in variables:
-        return {k: jax.tree.map(lambda _: k == "params", v) for k, v in variables.items()}
-    return jax.tree.map(lambda _: True, variables)
+def weight_matrices(variables: Params) -> Any:
+    """A mask selecting the weight matrices (arrays of 2 or more dimensions) among the trainable
+    parameters, for L2 weight decay: biases, batch-norm scales and statistics are left out."""
+    trainable = variables["params"] if isinstance(variables, Mapping) and "params" in variables else variables
+    mask = jax.tree.map(lambda x: x.ndim >= 2, trainable)
+    if trainable is variables:
+        return mask
+    return {k: mask if k == "params" else jax.tree.map(lambda _: False, v) for k, v in variables.items()}
 
 
 def polyak(online: Params, target: Params, tau: float) -> Params:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 NOISE_KINDS = ("gaussian", "ou")
+INITS = ("lecun_normal", "fan_in_uniform")
 
 
 class ConfigError(ValueError):
@@ -46,9 +47,9 @@ class Config:
     buffer_size: int = 1_000_000
     """Capacity of the replay buffer, in transitions per seed (Lillicrap et al. 2016)."""
     actor_lr: float = 3e-4
-    """Adam learning rate of the actor (Stable-Baselines3 and CleanRL defaults)."""
+    """Adam learning rate of the actor (CleanRL's DDPG default; Haarnoja et al. 2018 for SAC)."""
     critic_lr: float = 3e-4
-    """Adam learning rate of the critic (Stable-Baselines3 and CleanRL defaults)."""
+    """Adam learning rate of the critic (CleanRL's DDPG default; Haarnoja et al. 2018 for SAC)."""
     actor_hidden: tuple[int, ...] = (256, 256)
     """Hidden layer widths of the actor MLP (ReLU)."""
     critic_hidden: tuple[int, ...] = (256, 256)
@@ -56,15 +57,17 @@ class Config:
     critic_action_layer: int = 0
     """Hidden layer of the critic that the action joins: 0 the input (Fujimoto et al. 2018), 1 the second layer (Lillicrap et al. 2016)."""
     critic_weight_decay: float = 0.0
-    """L2 weight decay of the critic's parameters (Lillicrap et al. 2016 used 1e-2)."""
+    """L2 weight decay of the critic's weight matrices, added to the gradient before Adam (Lillicrap et al. 2016 used 1e-2)."""
+    hidden_init: Literal["lecun_normal", "fan_in_uniform"] = "lecun_normal"
+    """Initial weights of the layers: 'lecun_normal' (flax's default, zero biases) or 'fan_in_uniform' (weights and biases uniform in +-1/sqrt(fan_in), Lillicrap et al. 2016)."""
     final_init: float = 0.0
     """If positive, the last layers' weights and biases start uniform in [-final_init, final_init] (Lillicrap et al. 2016: 3e-3); 0 keeps flax's default initializers."""
     batch_norm: bool = False
-    """Batch normalization as Lillicrap et al. 2016 used it: on the state input and every actor layer, and on the critic's layers before the action."""
+    """Batch normalization as Lillicrap et al. 2016 used it: on the state input and every hidden layer of the actor, and on the critic's state input and its layers before the action."""
 
     # --- schedule ---
     learning_starts: int = 10_000
-    """Steps of uniformly random actions before learning starts (10,000: Fujimoto et al. 2018 on MuJoCo; the default preset uses 1,000 on Pendulum-v1)."""
+    """Steps of uniformly random actions before learning starts (10,000: Fujimoto et al. 2018 on HalfCheetah and Ant; the default preset uses 1,000 on Pendulum-v1)."""
     train_freq: int = 1
     """Update every this many vector-env steps (the seed: after each new transition)."""
     gradient_steps: int = 1
@@ -151,6 +154,8 @@ class Config:
                  f"(the critic has {len(self.critic_hidden)} hidden layers)")
         if self.critic_weight_decay < 0 or self.final_init < 0:
             fail("critic_weight_decay" if self.critic_weight_decay < 0 else "final_init", "must be zero or positive")
+        if self.hidden_init not in INITS:
+            fail("hidden_init", f"choose one of {', '.join(INITS)}")
         if self.noise not in NOISE_KINDS:
             fail("noise", f"choose one of {', '.join(NOISE_KINDS)}")
         if self.noise_sigma < 0:

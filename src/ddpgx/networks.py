@@ -9,6 +9,7 @@ of (observation, action) pairs to one value each, shape (batch,) or (batch, 1).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -43,7 +44,7 @@ def as_network(network: Any, role: str) -> Network:
 
 
 def uniform_init(scale: float) -> Callable[..., jnp.ndarray]:
-    """Weights uniform in [-scale, scale] (Lillicrap et al. 2016 start the last layers at 3e-3)."""
+    """Values uniform in [-scale, scale]."""
 
     def init(key: Any, shape: Sequence[int], dtype: Any = jnp.float32) -> jnp.ndarray:
         return jax.random.uniform(key, shape, dtype, -scale, scale)
@@ -51,9 +52,18 @@ def uniform_init(scale: float) -> Callable[..., jnp.ndarray]:
     return init
 
 
-def output_layer(features: int, final_init: float) -> nn.Dense:
+def dense(features: int, fan_in: int, hidden_init: str, final_init: float = 0.0) -> nn.Dense:
+    """A Dense layer with the config's initialization.
+
+    `final_init` > 0 (the output layers of Lillicrap et al. 2016: 3e-3) draws weights and biases
+    uniformly in +-final_init; 'fan_in_uniform' in +-1/sqrt(fan_in) (Lillicrap et al. 2016's other
+    layers); 'lecun_normal' keeps flax's defaults (LeCun normal weights, zero biases).
+    """
     if final_init > 0:
         return nn.Dense(features, kernel_init=uniform_init(final_init), bias_init=uniform_init(final_init))
+    if hidden_init == "fan_in_uniform":
+        scale = 1.0 / math.sqrt(fan_in)
+        return nn.Dense(features, kernel_init=uniform_init(scale), bias_init=uniform_init(scale))
     return nn.Dense(features)
 
 
@@ -68,6 +78,7 @@ class Actor(nn.Module):
     hidden: Sequence[int] = (256, 256)
     batch_norm: bool = False
     final_init: float = 0.0
+    hidden_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -75,11 +86,11 @@ class Actor(nn.Module):
         if self.batch_norm:
             x = nn.BatchNorm(use_running_average=not train)(x)
         for width in self.hidden:
-            x = nn.Dense(width)(x)
+            x = dense(width, x.shape[-1], self.hidden_init)(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train)(x)
             x = nn.relu(x)
-        return jnp.tanh(output_layer(self.action_dim, self.final_init)(x))
+        return jnp.tanh(dense(self.action_dim, x.shape[-1], self.hidden_init, self.final_init)(x))
 
 
 class Critic(nn.Module):
@@ -93,6 +104,7 @@ class Critic(nn.Module):
     action_layer: int = 0
     batch_norm: bool = False
     final_init: float = 0.0
+    hidden_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, action: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -102,10 +114,21 @@ class Critic(nn.Module):
         for i, width in enumerate(self.hidden):
             if i == self.action_layer:
                 x = jnp.concatenate([x, action], axis=-1)
-            x = nn.Dense(width)(x)
+            x = dense(width, x.shape[-1], self.hidden_init)(x)
             if self.batch_norm and i < self.action_layer:
                 x = nn.BatchNorm(use_running_average=not train)(x)
             x = nn.relu(x)
         if not self.hidden:
             x = jnp.concatenate([x, action], axis=-1)
-        return output_layer(1, self.final_init)(x)[:, 0]
+        return dense(1, x.shape[-1], self.hidden_init, self.final_init)(x)[:, 0]
+
+
+def actor_from_config(config: Any, action_dim: int) -> Actor:
+    """The default actor of a Config."""
+    return Actor(action_dim, config.actor_hidden, config.batch_norm, config.final_init, config.hidden_init)
+
+
+def critic_from_config(config: Any) -> Critic:
+    """The default critic of a Config."""
+    return Critic(config.critic_hidden, config.critic_action_layer, config.batch_norm, config.final_init,
+                  config.hidden_init)

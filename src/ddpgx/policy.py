@@ -12,7 +12,7 @@ import numpy as np
 from ddpgx import checkpoint as ckpt
 from ddpgx.config import Config
 from ddpgx.envs import ActionScaler
-from ddpgx.networks import Actor, Network, as_network
+from ddpgx.networks import Network, actor_from_config, as_network
 
 
 class Policy:
@@ -59,8 +59,7 @@ def load_policy(run_dir: str | Path, checkpoint: str | Path | None = None, actor
     config = Config.from_dict(c.meta["config"])
     low, high = np.asarray(c.meta["action_low"]), np.asarray(c.meta["action_high"])
     obs_shape = tuple(c.meta["obs_shape"])
-    network = as_network(actor, "actor") if actor is not None else Actor(
-        len(low), config.actor_hidden, config.batch_norm, config.final_init)
+    network = as_network(actor, "actor") if actor is not None else actor_from_config(config, len(low))
     template = network.init(jax.random.PRNGKey(0), jnp.zeros((1, *obs_shape), jnp.float32))
     arrays = {k[len(".actor"):]: v for k, v in c.subtree("agent").items() if k.startswith(".actor[")}
     params = ckpt.unflatten(template, arrays, path / "state.npz")

@@ -22,16 +22,17 @@ PRESETS: dict[str, Preset] = {
         values=dict(actor_hidden=(256, 256), critic_hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4,
                     batch_size=256, tau=0.005, gamma=0.99, noise="gaussian", noise_sigma=0.1,
                     learning_starts=10_000, buffer_size=1_000_000, critic_action_layer=0,
-                    critic_weight_decay=0.0, final_init=0.0, batch_norm=False),
+                    critic_weight_decay=0.0, final_init=0.0, hidden_init="lecun_normal", batch_norm=False),
         per_env={"Pendulum-v1": dict(learning_starts=1_000)},
-        source="a modern setting: Stable-Baselines3 / CleanRL network and optimizer defaults, "
-               "Fujimoto et al. 2018 for tau, noise and the random start; RL Zoo's 1,000 random steps on Pendulum",
+        source="a modern setting: CleanRL's DDPG network and optimizer defaults (256-256, Adam 3e-4), "
+               "batch 256 as Haarnoja et al. 2018, Fujimoto et al. 2018 for tau, noise and the random start; "
+               "1,000 random steps on Pendulum-v1 (a ddpgx choice for this short task)",
     ),
     "paper": Preset(
         values=dict(actor_hidden=(400, 300), critic_hidden=(400, 300), actor_lr=1e-4, critic_lr=1e-3,
                     critic_weight_decay=1e-2, gamma=0.99, tau=0.001, batch_size=64, buffer_size=1_000_000,
-                    noise="ou", noise_sigma=0.2, ou_theta=0.15, final_init=3e-3, critic_action_layer=1,
-                    batch_norm=True, learning_starts=0),
+                    noise="ou", noise_sigma=0.2, ou_theta=0.15, ou_dt=1.0, final_init=3e-3,
+                    hidden_init="fan_in_uniform", critic_action_layer=1, batch_norm=True, learning_starts=0),
         per_env={},
         source="Lillicrap et al. 2016, 'Continuous control with deep reinforcement learning', section 7",
     ),
@@ -39,8 +40,12 @@ PRESETS: dict[str, Preset] = {
         values=dict(actor_hidden=(400, 300), critic_hidden=(400, 300), actor_lr=1e-3, critic_lr=1e-3,
                     batch_size=100, noise="gaussian", noise_sigma=0.1, tau=0.005, gamma=0.99,
                     critic_action_layer=0, critic_weight_decay=0.0, final_init=0.0, batch_norm=False,
+                    hidden_init="fan_in_uniform",  # PyTorch's nn.Linear default, as the authors' OurDDPG.py
                     learning_starts=10_000, buffer_size=1_000_000),
-        per_env={"Pendulum-v1": dict(learning_starts=1_000)},
+        # Fujimoto et al. start with 10,000 random steps on HalfCheetah and Ant, 1,000 on the other tasks
+        per_env={env_id: dict(learning_starts=1_000) for env_id in (
+            "Pendulum-v1", "Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5", "InvertedDoublePendulum-v5",
+            "Reacher-v5")},
         source="Fujimoto et al. 2018, 'Addressing Function Approximation Error in Actor-Critic Methods', "
                "'Our DDPG' (section 6.1 and appendix)",
     ),

@@ -35,12 +35,12 @@ import numpy as np
 import optax
 
 from ddpgx import checkpoint as ckpt
-from ddpgx.agent import DDPG, AgentState, Metrics, params_only
+from ddpgx.agent import DDPG, AgentState, Metrics, weight_matrices
 from ddpgx.config import Config, ConfigError
 from ddpgx.envs import EnvError, EnvFactory, Envs, env_factory
 from ddpgx.evaluate import Evaluator
 from ddpgx.logging import RunLogger
-from ddpgx.networks import Actor, Critic, as_network
+from ddpgx.networks import actor_from_config, as_network, critic_from_config
 from ddpgx.noise import make_noise, reset as reset_noise
 from ddpgx.replay import ReplayBuffer, unpack
 
@@ -69,14 +69,12 @@ class TrainResult:
 def build_agent(config: Config, action_dim: int, actor: Any = None, critic: Any = None) -> DDPG:
     """DDPG with the config's MLPs and Adam optimizers, or the given networks."""
     critic_optimizer = optax.adam(config.critic_lr)
-    if config.critic_weight_decay > 0:  # L2 on the critic's weights, added to the gradient before Adam
-        critic_optimizer = optax.chain(optax.add_decayed_weights(config.critic_weight_decay, mask=params_only),
+    if config.critic_weight_decay > 0:  # L2 on the critic's weight matrices, added to the gradient before Adam
+        critic_optimizer = optax.chain(optax.add_decayed_weights(config.critic_weight_decay, mask=weight_matrices),
                                        critic_optimizer)
     return DDPG(
-        actor=as_network(actor, "actor") if actor is not None else Actor(
-            action_dim, config.actor_hidden, config.batch_norm, config.final_init),
-        critic=as_network(critic, "critic") if critic is not None else Critic(
-            config.critic_hidden, config.critic_action_layer, config.batch_norm, config.final_init),
+        actor=as_network(actor, "actor") if actor is not None else actor_from_config(config, action_dim),
+        critic=as_network(critic, "critic") if critic is not None else critic_from_config(config),
         actor_optimizer=optax.adam(config.actor_lr),
         critic_optimizer=critic_optimizer,
         gamma=config.gamma,
