@@ -1,4 +1,4 @@
-"""The command line: `ddpgx train | eval | plot`.
+"""The command line: `ddpgx train | eval | plot | export`.
 
 `ddpgx train` has one flag per Config field, generated from the dataclass: the flag's type,
 choices and default come from the field, its help text from the field's docstring.
@@ -111,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run directories; one with seed_* subdirectories is drawn as mean and range over seeds")
     plot.add_argument("--out", type=Path, default=Path("learning_curve.png"), help="output PNG (default: learning_curve.png)")
     plot.add_argument("--title", default=None, help="plot title")
+
+    export = commands.add_parser(
+        "export", help="write a run's policy as an ONNX model or as numpy weights", epilog=EPILOG,
+        description="Write the deterministic policy of a run: observation in, action in the environment's units "
+                    "out, any batch size. The default MLP actor only (batch norm is folded in).")
+    export.add_argument("run_dir", type=Path, help="a run directory (one seed's) or one checkpoint directory")
+    export.add_argument("--format", required=True, choices=("onnx", "numpy"),
+                        help="onnx: a model for onnxruntime (needs: pip install 'ddpgx[export]'); "
+                             "numpy: an .npz of weights for ddpgx.numpy_policy.load")
+    export.add_argument("--out", type=Path, default=None,
+                        help="the file to write (default: RUN_DIR/policy.onnx or RUN_DIR/policy.npz)")
     return parser
 
 
@@ -178,14 +189,23 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ddpgx.export import export
+
+    out = export(args.run_dir, args.format, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ddpgx.checkpoint import CheckpointError
     from ddpgx.envs import EnvError
+    from ddpgx.export import ExportError
 
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}[args.command](args)
-    except (ConfigError, EnvError, CheckpointError, FloatingPointError, OSError) as error:
+        return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "export": cmd_export}[args.command](args)
+    except (ConfigError, EnvError, CheckpointError, ExportError, FloatingPointError, OSError) as error:
         print(f"ddpgx {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
