@@ -89,51 +89,59 @@ def worker_sb3(env_id: str, steps: int) -> dict:
 
 
 def worker_update() -> dict:
+    """The update as the training loop runs it (train.step_functions: vmapped, state donated, the
+    next action computed in the same call), alone: no environment, no sampling."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     import ddpgx
-    from ddpgx.agent import Batch
+    from ddpgx.noise import make_noise
+    from ddpgx.replay import ReplayBuffer
+    from ddpgx.train import stack, step_functions
 
     obs_dim, action_dim, batch = 17, 6, HYPER["batch_size"]
-    agent = ddpgx.build_agent(ddpgx.Config(), action_dim)
-    state = jax.jit(agent.init)(jax.random.PRNGKey(0), jnp.zeros((1, obs_dim)), jnp.zeros((1, action_dim)))
+    config = ddpgx.Config(batch_size=batch, actor_hidden=HYPER["hidden"], critic_hidden=HYPER["hidden"])
+    agent = ddpgx.build_agent(config, action_dim)
+    fns = step_functions(agent, make_noise("gaussian", HYPER["noise_sigma"]), 1, action_dim, (obs_dim,))
+    width = ReplayBuffer(1, (obs_dim,), action_dim).data.shape[-1]
     rng = np.random.default_rng(0)
+    obs = np.zeros((1, 1, obs_dim), np.float32)
+    noise, done, key = np.zeros((1, 1, action_dim), np.float32), np.zeros((1, 1), bool), jax.random.PRNGKey(1)[None]
     out = {}
     for count in (1, 8):
-        batches = Batch(
-            rng.normal(size=(count, batch, obs_dim)).astype(np.float32),
-            rng.uniform(-1, 1, (count, batch, action_dim)).astype(np.float32),
-            rng.normal(size=(count, batch)).astype(np.float32),
-            rng.normal(size=(count, batch, obs_dim)).astype(np.float32),
-            np.zeros((count, batch), bool),
-        )
-        update = jax.jit(agent.update_many)
+        rows = rng.normal(size=(1, count, batch, width)).astype(np.float32)
+        rows[..., -1] = 0.0  # terminated
+        state = jax.device_put(stack([jax.jit(agent.init)(jax.random.PRNGKey(0), jnp.zeros((1, obs_dim)),
+                                                          jnp.zeros((1, action_dim)))]))
+        learn = fns.learn
         if count == 1:
-            cost = update.lower(state, batches).compile().cost_analysis()
+            cost = learn.lower(state, rows, noise, obs, done, key, np.uint32(0)).compile().cost_analysis()
             cost = cost[0] if isinstance(cost, list) else cost
             out["update_flops"] = float(cost["flops"])
-        s, _ = update(state, batches)
-        jax.block_until_ready(s)
+        state, _, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(0))
+        np.asarray(action)
         calls = 400 // count
         start = time.perf_counter()
-        for _ in range(calls):
-            s, _ = update(s, batches)
-        jax.block_until_ready(s)
+        for i in range(calls):
+            state, _, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(i))
+            np.asarray(action)  # the loop waits for the action, as training does
         out[f"update_us_fused{count}"] = (time.perf_counter() - start) / (calls * count) * 1e6
-    x = jnp.ones((256, 256), jnp.float32)
-    matmul = jax.jit(lambda a, b: a @ b)
-    matmul(x, x).block_until_ready()
-    calls = 4000
-    start = time.perf_counter()
-    for _ in range(calls):
-        y = matmul(x, x)
-    y.block_until_ready()
-    seconds = (time.perf_counter() - start) / calls
-    out["matmul_gflops"] = 2 * 256**3 / seconds / 1e9
+    for n in (256, 512):
+        x = jnp.ones((256, n), jnp.float32)
+        y = jnp.ones((n, n), jnp.float32)
+        matmul = jax.jit(lambda a, b: a @ b)
+        matmul(x, y).block_until_ready()
+        calls = 4000
+        start = time.perf_counter()
+        for _ in range(calls):
+            z = matmul(x, y)
+        z.block_until_ready()
+        out[f"matmul_256x{n}x{n}_gflops"] = 2 * 256 * n * n / ((time.perf_counter() - start) / calls) / 1e9
+    out["matmul_gflops"] = out["matmul_256x256x256_gflops"]
     out["update_gflops"] = out["update_flops"] / (out["update_us_fused1"] * 1e-6) / 1e9
     out["update_efficiency"] = out["update_gflops"] / out["matmul_gflops"]
+    out["update_floor_us"] = out["update_flops"] / (out["matmul_gflops"] * 1e9) * 1e6
     return out
 
 

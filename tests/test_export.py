@@ -186,6 +186,10 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "fla
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert np.abs(np.load(tmp_path / "action.npy") - ddpgx.load_policy(run)(obs)).max() <= TOLERANCE
+    # imported through the installed package, it still pulls in no JAX (ddpgx imports its names lazily)
+    script = "import sys, ddpgx.numpy_policy; print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 
 
 def test_cli_exports_both_formats(pendulum_run, tmp_path):

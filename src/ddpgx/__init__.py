@@ -1,19 +1,53 @@
-"""ddpgx: Deep Deterministic Policy Gradient on JAX."""
+"""ddpgx: Deep Deterministic Policy Gradient on JAX.
+
+The names below are imported on first use, so `import ddpgx.numpy_policy` (the numpy-only loader
+of an exported policy) and `import ddpgx.config` do not pull in JAX.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
 
 __version__ = "0.1.0"
 
-from ddpgx.agent import DDPG, AgentState, Batch, Metrics, polyak
-from ddpgx.config import Config, ConfigError
-from ddpgx.envs import ActionScaler, EnvError
-from ddpgx.checkpoint import CheckpointError
-from ddpgx.networks import Actor, Critic
-from ddpgx.policy import Policy, load_policy
-from ddpgx.export import ExportError, export_numpy, export_onnx
-from ddpgx.presets import PRESETS, from_preset
-from ddpgx.train import TrainResult, build_agent, train
+_EXPORTS = {
+    "ddpgx.agent": ("DDPG", "AgentState", "Batch", "Metrics", "polyak"),
+    "ddpgx.config": ("Config", "ConfigError"),
+    "ddpgx.envs": ("ActionScaler", "EnvError"),
+    "ddpgx.checkpoint": ("CheckpointError",),
+    "ddpgx.networks": ("Actor", "Critic"),
+    "ddpgx.policy": ("Policy", "load_policy"),
+    "ddpgx.export": ("ExportError", "export_onnx", "export_numpy"),
+    "ddpgx.presets": ("PRESETS", "from_preset"),
+    "ddpgx.train": ("TrainResult", "build_agent", "train"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = list(_MODULE_OF)
 
-__all__ = [
-    "DDPG", "AgentState", "Batch", "Metrics", "polyak", "Config", "ConfigError", "ActionScaler", "EnvError",
-    "CheckpointError", "Actor", "Critic", "Policy", "load_policy", "TrainResult", "build_agent", "train",
-    "PRESETS", "from_preset", "ExportError", "export_onnx", "export_numpy",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'ddpgx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+class _Package(types.ModuleType):
+    """`ddpgx.train` is the function `train`, as it always was: importing the submodule of the same
+    name (`ddpgx/train.py`, reachable as sys.modules["ddpgx.train"]) does not replace it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "train" and isinstance(value, types.ModuleType):
+            value = value.train
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

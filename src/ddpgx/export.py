@@ -79,7 +79,10 @@ def resolve(source: str | Path | Policy) -> Policy:
                               f"one of {', '.join(str(s) for s in seeds)}")
     if path is None:
         return load_policy(run_dir)  # raises load_policy's error for a missing run or checkpoint
-    saved = {k for k in ckpt.Checkpoint(path).arrays if k.startswith("agent/.actor[")}
+    checkpoint = ckpt.Checkpoint(path)
+    if checkpoint.meta.get("actor", "default") != "default":  # recorded since ddpgx 0.1.0's checkpoints
+        raise unsupported(str(run_dir))
+    saved = {k for k in checkpoint.arrays if k.startswith("agent/.actor[")}
     try:
         policy = load_policy(run_dir, path)
     except CheckpointError:  # the files are readable (read above) but do not fit the default actor

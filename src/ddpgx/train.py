@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -80,6 +80,47 @@ def build_agent(config: Config, action_dim: int, actor: Any = None, critic: Any 
         gamma=config.gamma,
         tau=config.tau,
     )
+
+
+class StepFunctions(NamedTuple):
+    """The jitted functions of the loop: single-agent code, vmapped over the leading seed axis."""
+
+    act: Callable
+    """(actor, noise_state, obs, done, key, step, random) -> (action, noise_state): uniformly random
+    actions if `random` (static), else clip(pi(s) + noise, -1, 1); noise restarts where done."""
+    learn: Callable
+    """(state, rows, noise_state, obs, done, key, step) -> (state, metrics, action, noise_state):
+    gradient steps on packed minibatch rows (split on the device), then the next action with the
+    updated actor. The state is donated: XLA updates parameters and optimizer states in place."""
+    policy: Callable
+    """(actor, obs) -> pi(s), without noise."""
+
+
+def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int,
+                   obs_shape: tuple[int, ...]) -> StepFunctions:
+    def explore_one(actor_params, noise_state, obs, done, key, step, random):
+        key = jax.random.fold_in(key, step)
+        noise_state = reset_noise(noise_state, done)
+        if random:
+            return jax.random.uniform(key, (num_envs, action_dim), minval=-1.0, maxval=1.0), noise_state
+        eps, noise_state = noise.sample(noise_state, key)
+        return jnp.clip(agent.act(actor_params, obs) + eps, -1.0, 1.0), noise_state
+
+    def learn_one(state, rows, noise_state, obs, done, key, step):
+        state, metrics = agent.update_many(state, unpack(rows, obs_shape, action_dim))
+        action, noise_state = explore_one(state.actor, noise_state, obs, done, key, step, False)
+        return state, metrics, action, noise_state
+
+    return StepFunctions(
+        act=jax.jit(jax.vmap(explore_one, in_axes=(0, 0, 0, 0, 0, None, None)), static_argnums=6),
+        learn=jax.jit(jax.vmap(learn_one, in_axes=(0, 0, 0, 0, 0, 0, None)), donate_argnums=0),
+        policy=jax.jit(jax.vmap(agent.act)),
+    )
+
+
+def network_name(network: Any) -> str:
+    """How a checkpoint records a network: 'default' (the config's MLP) or the custom network's type."""
+    return "default" if network is None else f"{type(network).__module__}.{type(network).__qualname__}"
 
 
 def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -243,25 +284,7 @@ def train(
         for logger in loggers:
             logger.truncate(step)
 
-    # --- the jitted functions: single-agent code, vmapped over the seed axis ---
-    def explore_one(actor_params, noise_state, obs, done, key, step, random):
-        key = jax.random.fold_in(key, step)
-        noise_state = reset_noise(noise_state, done)
-        if random:
-            return jax.random.uniform(key, (E, A), minval=-1.0, maxval=1.0), noise_state
-        eps, noise_state = noise.sample(noise_state, key)
-        return jnp.clip(agent.act(actor_params, obs) + eps, -1.0, 1.0), noise_state
-
-    act = jax.jit(jax.vmap(explore_one, in_axes=(0, 0, 0, 0, 0, None, None)), static_argnums=6)
-    def learn_one(state, rows, noise_state, obs, done, key, step):
-        """Gradient steps on packed minibatch rows (split on the device), then the next action."""
-        state, metrics = agent.update_many(state, unpack(rows, envs.obs_shape, A))
-        action, noise_state = explore_one(state.actor, noise_state, obs, done, key, step, False)
-        return state, metrics, action, noise_state
-
-    # the state is donated: XLA updates the parameters and optimizer states in place
-    learn = jax.jit(jax.vmap(learn_one, in_axes=(0, 0, 0, 0, 0, 0, None)), donate_argnums=0)
-    policy = jax.jit(jax.vmap(agent.act))
+    act, learn, policy = step_functions(agent, noise, E, A, envs.obs_shape)
     state = jax.device_put(state)
 
     last_eval: dict[str, Any] = {"step": -1, "returns": None}
@@ -288,6 +311,7 @@ def train(
                 arrays["next_action"] = np.asarray(action[s])
             meta = {"step": step, "ddpgx_version": _version(), "config": configs[s].to_dict(),
                     "episodes": int(episodes[s]), "sampler_rng": rngs[s].bit_generator.state,
+                    "actor": network_name(actor), "critic": network_name(critic),
                     "obs_shape": list(envs.obs_shape), "action_low": envs.scaler.low.tolist(),
                     "action_high": envs.scaler.high.tolist()}
             replay = buffer.state_dict(s) if config.save_buffer else None
