@@ -1,9 +1,11 @@
 """Checkpoints: everything needed to continue one seed's run exactly where it stopped.
 
 A checkpoint is a directory `checkpoints/step_<step>/` holding
-    meta.json    format version, ddpgx version, step, config, the replay sampler's RNG state
+    meta.json    format version, ddpgx version, step, config, the replay sampler's RNG state,
+                 episode count, observation shape, action bounds, the actor's and critic's type
     state.npz    every array: agent parameters, targets, optimizer states (by pytree path), the
-                 exploration key, noise state, current observations, episode counters
+                 exploration key, noise state, current observations, episode counters, and the
+                 next action when the last learning call has already computed it
     envs.pkl     the environments' state (physics, RNGs, time-limit counters)
     replay.npz   the replay buffer (if `save_buffer`)
 It is written into a temporary directory, each file flushed to disk, then renamed into place in

@@ -61,7 +61,7 @@ class Config:
     hidden_init: Literal["lecun_normal", "fan_in_uniform"] = "lecun_normal"
     """Initial weights of the layers: 'lecun_normal' (flax's default, zero biases) or 'fan_in_uniform' (weights and biases uniform in +-1/sqrt(fan_in), Lillicrap et al. 2016)."""
     final_init: float = 0.0
-    """If positive, the last layers' weights and biases start uniform in [-final_init, final_init] (Lillicrap et al. 2016: 3e-3); 0 keeps flax's default initializers."""
+    """If positive, the last layers' weights and biases start uniform in [-final_init, final_init] (Lillicrap et al. 2016: 3e-3); 0 initializes them as the other layers (hidden_init)."""
     batch_norm: bool = False
     """Batch normalization as Lillicrap et al. 2016 used it: on the state input and every hidden layer of the actor, and on the critic's state input and its layers before the action."""
 

@@ -13,9 +13,9 @@ actor, `networks.Actor`, in inference mode:
 In inference mode a batch norm uses its running averages, so it is an affine map
 x * scale / sqrt(var + eps) + (bias - mean * scale / sqrt(var + eps)); `fold` merges each one into the
 dense layer next to it, which leaves dense layers, ReLU, tanh and the rescale. A network passed to
-`train(actor=...)` is not known layer by layer and is refused with an `ExportError`. (A checkpoint
-does not record the actor's class: a run is refused when its actor parameters differ in names or
-shapes from the default actor's for its config; a Policy, when its actor is not `networks.Actor`.)
+`train(actor=...)` is not known layer by layer and is refused with an `ExportError`: a run whose
+checkpoint records a custom actor (meta.json "actor") or whose actor parameters differ in names or
+shapes from the default actor's for its config; a Policy, when its actor is not `networks.Actor`.
 """
 
 from __future__ import annotations

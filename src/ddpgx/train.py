@@ -12,7 +12,7 @@ Per iteration (every environment of every seed steps once):
     3. every `train_freq` iterations, `gradient_steps` gradient steps per environment, all in one
        jitted call on minibatches sampled at once; the same call computes the next action (step 1
        of the next iteration) with the updated actor, so a learning iteration costs one dispatch,
-       one host-to-device copy (the packed minibatches) and one wait (for the action);
+       one large host-to-device copy (the packed minibatches) and one wait (for the action);
     4. log, evaluate, checkpoint when their step comes.
 """
 
