@@ -417,17 +417,6 @@ def check_saved_config(job: Job, config: dict[str, Any]) -> None:
                                  f"delete {job.run_dir} or choose another --out")
 
 
-def align_checkpoints(job: Job, step: int) -> None:
-    """A run killed while its seeds' checkpoints were being written can hold a newer checkpoint for
-    some seeds than for others; ddpgx.train resumes from each seed's latest, so drop the newer ones."""
-    from ddpgx.checkpoint import list_checkpoints
-
-    for seed_dir in job.seed_dirs:
-        for path in list_checkpoints(seed_dir):
-            if int(path.name.split("_")[-1]) > step:
-                shutil.rmtree(path)
-
-
 # ----------------------------------------------------------------------------- workers (subprocesses)
 
 def worker_ddpgx(spec: dict[str, Any]) -> int:
@@ -435,18 +424,8 @@ def worker_ddpgx(spec: dict[str, Any]) -> int:
 
     config = ddpgx.Config.from_dict(spec["config"])
     root, resume = Path(spec["run_dir"]), spec["mode"] == "resume"
-    # Workaround: ddpgx.train(resume=True) checks for root/config.json, which a run of several seeds
-    # does not have (each seed_<k>/ has its own); a stand-in lets the resume through and is removed after
-    # (ddpgx writes no root/config.json for several seeds, so one found there is a stand-in left by a kill).
-    stand_in = root / "config.json" if len(spec["seeds"]) > 1 else None
-    if stand_in is not None and resume:
-        shutil.copyfile(root / f"seed_{spec['seeds'][0]}" / "config.json", stand_in)
-    try:
-        result = ddpgx.train(config, root, num_seeds=len(spec["seeds"]), resume=resume,
-                             overwrite=spec["mode"] == "new", progress=False)
-    finally:
-        if stand_in is not None:
-            stand_in.unlink(missing_ok=True)
+    result = ddpgx.train(config, root, num_seeds=len(spec["seeds"]), resume=resume, overwrite=spec["mode"] == "new",
+                         progress=False)
     return 130 if result.interrupted else 0
 
 
@@ -644,8 +623,6 @@ class Sweep:
 
     def _run_job(self, k: int, n: int, plan: RowPlan, job: Job, mode: str, start: int) -> bool:
         label = f"[{k}/{n}] {self._describe(job)}"
-        if mode == "resume":
-            align_checkpoints(job, start)
         spec = {"run_dir": str(job.run_dir), "seeds": list(job.seeds), "mode": mode, "env_id": job.row.env_id,
                 "steps": job.row.steps, "eval_every": job.row.eval_every, "eval_episodes": job.row.eval_episodes}
         if job.row.library == "ddpgx":

@@ -55,6 +55,10 @@ def test_num_seeds_writes_one_directory_per_seed(tmp_path):
         assert (tmp_path / "multi" / f"seed_{seed}" / "eval.csv").exists()
     result = ddpgx("plot", tmp_path / "multi", "--out", tmp_path / "multi.png")
     assert "wrote" in result.stdout
+    ddpgx("train", "--run-dir", tmp_path / "multi", "--resume", "--total-steps", "600", "--no-progress")
+    for seed in (5, 6):
+        steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "multi" / f"seed_{seed}" / "eval.csv"))]
+        assert steps == [200, 400, 600]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -184,3 +184,32 @@ def test_keys_are_independent_per_seed():
     assert not np.array_equal(np.asarray(init0), np.asarray(explore0))
     assert not np.array_equal(np.asarray(init0), np.asarray(init1))
     assert jax.random.PRNGKey(0).shape == init0.shape
+
+
+def test_multi_seed_resume_is_exact_even_when_a_kill_left_the_seeds_at_different_steps(tmp_path):
+    import shutil
+
+    config = small_config(total_steps=500, learning_starts=150, checkpoint_every=100)
+    train(config, tmp_path / "straight", num_seeds=2)
+    train(config.replace(total_steps=300), tmp_path / "resumed", num_seeds=2)
+    # as if killed between the two seeds' saves at step 300: seed 1 has only step 200
+    shutil.rmtree(tmp_path / "resumed" / "seed_1" / "checkpoints" / "step_0000000300")
+    result = train(config, tmp_path / "resumed", num_seeds=2, resume=True)
+    assert result.step == 500
+    for seed in (0, 1):
+        straight = final_arrays(tmp_path / "straight" / f"seed_{seed}")
+        resumed = final_arrays(tmp_path / "resumed" / f"seed_{seed}")
+        for key in straight:
+            np.testing.assert_array_equal(straight[key], resumed[key], err_msg=f"seed {seed}: {key}")
+        assert (tmp_path / "straight" / f"seed_{seed}" / "eval.csv").read_text() == \
+            (tmp_path / "resumed" / f"seed_{seed}" / "eval.csv").read_text()
+
+
+def test_resume_without_a_common_checkpoint_step_is_a_clear_error(tmp_path):
+    import shutil
+
+    config = small_config(total_steps=300, checkpoint_every=100, keep_checkpoints=1)
+    train(config, tmp_path / "run", num_seeds=2)
+    shutil.rmtree(tmp_path / "run" / "seed_1" / "checkpoints")
+    with pytest.raises(ckpt.CheckpointError, match="seed_1: it has no checkpoint"):
+        train(config.replace(total_steps=400), tmp_path / "run", num_seeds=2, resume=True)

@@ -50,6 +50,20 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def common_checkpoints(run_dirs: list[Path]) -> list[Path]:
+    """Per run directory (one per seed), its checkpoint of the latest step that all of them have."""
+    by_step = [{int(p.name[len(PREFIX):]): p for p in list_checkpoints(d)} for d in run_dirs]
+    for run_dir, found in zip(run_dirs, by_step):
+        if not found:
+            raise CheckpointError(f"cannot resume {run_dir}: it has no checkpoint in {checkpoint_dir(run_dir)}")
+    shared = set.intersection(*(set(found) for found in by_step))
+    if not shared:
+        steps = "; ".join(f"{d.name}: {sorted(found)}" for d, found in zip(run_dirs, by_step))
+        raise CheckpointError(f"cannot resume: the seeds have no checkpoint step in common ({steps})")
+    step = max(shared)
+    return [found[step] for found in by_step]
+
+
 def flatten(tree: Any) -> dict[str, np.ndarray]:
     """A pytree as {path: array}, the paths as jax.tree_util.keystr prints them."""
     leaves, _ = jax.tree_util.tree_flatten_with_path(tree)

@@ -150,7 +150,7 @@ def default_run_dir(config: Config) -> Path:
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to write over an existing run unless asked to resume it or overwrite it."""
     if resume:
-        if not (run_dir / "config.json").exists():
+        if not (run_dir / "config.json").exists() and not any(run_dir.glob("seed_*/config.json")):
             raise ConfigError(f"cannot resume {run_dir}: it holds no ddpgx run (no config.json)")
         return
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -264,11 +264,10 @@ def train(
     step = 0
     action = None  # the next action, when the last learning call has already computed it
     if resume:
-        restored = [_restore(d, s, agent, take(state, s), buffer, envs, rngs[s]) for s, d in enumerate(run_dirs)]
-        steps = {r["step"] for r in restored}
-        if len(steps) != 1:
-            raise ckpt.CheckpointError(f"the seeds of {root} were saved at different steps {sorted(steps)}")
-        step = steps.pop()
+        # the latest step every seed has a checkpoint of (a kill while saving can leave some seeds one ahead)
+        paths = ckpt.common_checkpoints(run_dirs)
+        restored = [_restore(p, s, take(state, s), buffer, envs, rngs[s]) for s, p in enumerate(paths)]
+        step = restored[0]["step"]
         state = stack([r["agent"] for r in restored])
         explore_key = np.stack([r["explore_key"] for r in restored])
         noise_state = np.stack([r["noise"] for r in restored])
@@ -444,11 +443,8 @@ def _check_finite(state: AgentState, step: int) -> None:
             )
 
 
-def _restore(run_dir: Path, seed_index: int, agent: DDPG, template: AgentState, buffer, envs: Envs,
+def _restore(path: Path, seed_index: int, template: AgentState, buffer, envs: Envs,
              rng: np.random.Generator) -> dict[str, Any]:
-    path = ckpt.latest_checkpoint(run_dir)
-    if path is None:
-        raise ckpt.CheckpointError(f"cannot resume {run_dir}: it has no checkpoint in {ckpt.checkpoint_dir(run_dir)}")
     c = ckpt.Checkpoint(path)
     restored = {
         "step": c.step,
