@@ -128,6 +128,7 @@ class Entry:
     eval_every: int
 
 
+FUSED8 = "default+train_freq=8+gradient_steps=8"
 SUITES: dict[str, dict[str, Any]] = {
     "issue4": {
         "entries": [
@@ -150,6 +151,15 @@ SUITES: dict[str, dict[str, Any]] = {
              "rows_present": [("ddpgx", p, e) for e in ("Pendulum-v1", "HalfCheetah-v5")
                               for p in ("paper", "td3-paper")]},
         ],
+    },
+    # issue 3: 8 gradient steps every 8 transitions in one jitted call (the same update-per-transition
+    # ratio) against one per transition; same seeds, so the curves can be compared
+    "fused": {
+        "entries": [
+            Entry("Pendulum-v1", ("default", FUSED8), 10, 20_000, 2_000),
+            Entry("HalfCheetah-v5", ("default", FUSED8), 3, 100_000, 5_000),
+        ],
+        "first_seed": 1, "eval_episodes": 10, "sb3": False, "targets": [],
     },
 }
 
@@ -201,13 +211,38 @@ def safe(name: str) -> str:
     return name.replace("/", "_").replace(":", "_")
 
 
+def parse_preset(spec: str) -> tuple[str, dict[str, Any]]:
+    """'default' or a variant 'default+train_freq=8+gradient_steps=8': a preset and fields it overrides."""
+    name, *changes = spec.split("+")
+    overrides: dict[str, Any] = {}
+    for change in changes:
+        field, sep, text = change.partition("=")
+        if not sep or not field:
+            raise SystemExit(f"error: preset variant {spec!r}: write PRESET+FIELD=VALUE[+FIELD=VALUE...]")
+        value: Any = {"true": True, "false": False}.get(text.lower(), text)
+        if isinstance(value, str):
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    pass
+        overrides[field] = value
+    return name, overrides
+
+
 def ddpgx_config(row: Row, checkpoint_every: int):
-    """The ddpgx Config of a row, from its preset (seed = the row's first seed)."""
+    """The ddpgx Config of a row, from its preset or preset variant (seed = the row's first seed)."""
     import ddpgx
 
-    return ddpgx.from_preset(row.preset, row.env_id, total_steps=row.steps, eval_every=row.eval_every,
-                             eval_episodes=row.eval_episodes, seed=row.seeds[0], checkpoint_every=checkpoint_every,
-                             log_every=LOG_EVERY, tensorboard=False)
+    name, overrides = parse_preset(row.preset)
+    try:
+        return ddpgx.from_preset(name, row.env_id, total_steps=row.steps, eval_every=row.eval_every,
+                                 eval_episodes=row.eval_episodes, seed=row.seeds[0],
+                                 checkpoint_every=checkpoint_every, log_every=LOG_EVERY, tensorboard=False,
+                                 **overrides)
+    except ddpgx.ConfigError as error:
+        raise SystemExit(f"error: preset {row.preset!r}: {error}") from None
 
 
 def sb3_hyperparameters(config) -> tuple[dict[str, Any] | None, list[str], list[str]]:
@@ -311,7 +346,7 @@ def build_plan(entries: list[Entry], first_seed: int, eval_episodes: int, sb3: b
         except EnvError as error:
             raise SystemExit(f"error: {error}") from None
         for preset in entry.presets:
-            if preset not in PRESETS:
+            if parse_preset(preset)[0] not in PRESETS:
                 raise SystemExit(f"error: unknown preset {preset!r}: choose from {', '.join(PRESETS)}")
             seeds = tuple(range(first_seed, first_seed + entry.seeds))
             row = Row("ddpgx", preset, entry.env_id, seeds, entry.steps, entry.eval_every, eval_episodes)
@@ -914,9 +949,10 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", choices=sorted(SUITES), help="a named list of runs (issue4: the whole issue)")
+    parser.add_argument("--suite", choices=sorted(SUITES), help="a named list of runs (issue4: the whole issue; fused: 8 updates per call against 1)")
     parser.add_argument("--envs", nargs="+", help="Gymnasium ids (default Pendulum-v1)")
-    parser.add_argument("--presets", nargs="+", help="ddpgx presets (default: default)")
+    parser.add_argument("--presets", nargs="+", help="ddpgx presets (default: default); a variant overrides fields: "
+                        "default+train_freq=8+gradient_steps=8")
     parser.add_argument("--seeds", type=int, help="seeds per row (default 10)")
     parser.add_argument("--first-seed", type=int, help="seeds are first-seed, first-seed + 1, ... (default 1)")
     parser.add_argument("--steps", nargs="+", metavar="[ENV=]N",
