@@ -243,14 +243,20 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=["Pendulum-v1", "HalfCheetah-v5"])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3")
+    parser.add_argument("--report-only", action="store_true", help="rewrite speed.md from the speed.json in --out")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](*json.loads(args.args))))
         return
+    if args.report_only:
+        results = json.loads((args.out / "speed.json").read_text())
+        (args.out / "speed.md").write_text(markdown(results, results.get("command", "benchmarks/speed.py")))
+        print((args.out / "speed.md").read_text())
+        return
 
-    results: dict = {"machine": machine(), "hyperparameters": {**HYPER, "learning_starts": LEARNING_STARTS,
+    results: dict = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "hyperparameters": {**HYPER, "learning_starts": LEARNING_STARTS,
                                                                "warmup_steps_untimed": WARMUP}, "end_to_end": {}}
     for env_id in args.envs:
         row: dict = {}
@@ -279,7 +285,7 @@ def main() -> None:
     print(f"seeds: {results['seeds']}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "speed.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "speed.md").write_text(markdown(results, " ".join(sys.argv)))
+    (args.out / "speed.md").write_text(markdown(results, results["command"]))
     print((args.out / "speed.md").read_text())
 
 
@@ -321,6 +327,16 @@ def markdown(r: dict, command: str) -> str:
         lines.append(f"| {env_id} | {cell(row, 'ddpgx')} | {cell(row, 'ddpgx_fused8')} | {cell(row, 'sb3')} | "
                      f"{ratio} | {fused} | {row['env_only']['raw_steps_per_s']:.0f} |")
     u, mem, seeds = r["update"], r["memory"], r["seeds"]
+    lines += ["", "| where a training step goes (medians) | " + " | ".join(r["end_to_end"]) + " |",
+              "| --- |" + " --- |" * len(r["end_to_end"])]
+    step_us = {e: 1e6 / row["ddpgx"]["median"] for e, row in r["end_to_end"].items()}
+    env_us = {e: 1e6 / row["env_only"]["ddpgx_envs_steps_per_s"] for e, row in r["end_to_end"].items()}
+    lines.append("| one training step of ddpgx | " + " | ".join(f"{v:.0f} us" for v in step_us.values()) + " |")
+    lines.append("| the environment step (ddpgx's checked, rescaled vector env) | "
+                 + " | ".join(f"{env_us[e]:.0f} us ({env_us[e] / step_us[e]:.1%})" for e in step_us) + " |")
+    lines.append("| the update alone, HalfCheetah shapes (below) | "
+                 + " | ".join(f"{u['update_us_fused1']:.0f} us ({u['update_us_fused1'] / step_us[e]:.0%})"
+                              if e == "HalfCheetah-v5" else "-" for e in step_us) + " |")
     lines += ["", "| the update (batch 256, 256-256, HalfCheetah shapes) | value |", "| --- | --- |",
               f"| one update, alone | {u['update_us_fused1']:.0f} us |",
               f"| one update, 8 fused in one call | {u['update_us_fused8']:.0f} us |",
