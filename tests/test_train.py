@@ -213,3 +213,19 @@ def test_resume_without_a_common_checkpoint_step_is_a_clear_error(tmp_path):
     shutil.rmtree(tmp_path / "run" / "seed_1" / "checkpoints")
     with pytest.raises(ckpt.CheckpointError, match="seed_1: it has no checkpoint"):
         train(config.replace(total_steps=400), tmp_path / "run", num_seeds=2, resume=True)
+
+
+def test_a_run_that_cannot_start_leaves_no_directory_behind(tmp_path):
+    import flax.linen as nn
+
+    class WrongActor(nn.Module):
+        @nn.compact
+        def __call__(self, obs):
+            return nn.Dense(3)(obs)
+
+    with pytest.raises(ddpgx.EnvError, match="Discrete"):
+        train(small_config(env_id="CartPole-v1"), tmp_path / "run")
+    with pytest.raises(ValueError, match="actor maps observations"):
+        train(small_config(), tmp_path / "run", actor=WrongActor())
+    assert not (tmp_path / "run").exists()
+    assert train(small_config(total_steps=250), tmp_path / "run").step == 250  # the retry is not refused

@@ -147,10 +147,11 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / f"{name}__seed{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to write over an existing run unless asked to resume it or overwrite it."""
+def check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to write over an existing run unless asked to resume it or overwrite it (writes nothing)."""
+    is_run = (run_dir / "config.json").exists() or any(run_dir.glob("seed_*/config.json"))
     if resume:
-        if not (run_dir / "config.json").exists() and not any(run_dir.glob("seed_*/config.json")):
+        if not is_run:
             raise ConfigError(f"cannot resume {run_dir}: it holds no ddpgx run (no config.json)")
         return
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -159,8 +160,13 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
                 f"the run directory {run_dir} exists and is not empty: pass --resume to continue that run, "
                 f"--overwrite to replace it, or choose another --run-dir"
             )
-        if not (run_dir / "config.json").exists() and not any(run_dir.glob("seed_*/config.json")):
+        if not is_run:
             raise ConfigError(f"refusing to overwrite {run_dir}: it does not look like a ddpgx run directory")
+
+
+def create_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Make (or, with `overwrite`, empty) the run directory and check that it can be written."""
+    if not resume and overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -228,31 +234,39 @@ def train(
     if num_seeds < 1:
         raise ConfigError(f"invalid num_seeds={num_seeds}: must be at least 1")
     root = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    prepare_run_dir(root, resume, overwrite)
+    check_run_dir(root, resume, overwrite)
     seeds = [config.seed + k for k in range(num_seeds)]
     run_dirs = [root] if num_seeds == 1 else [root / f"seed_{seed}" for seed in seeds]
     configs = [config.replace(seed=seed) for seed in seeds]
-    for seed_dir, seed_config in zip(run_dirs, configs):
-        if resume:
+    if resume:
+        for seed_dir, seed_config in zip(run_dirs, configs):
             check_resumable(Config.load(seed_dir / "config.json"), seed_config, seed_dir)
-        seed_dir.mkdir(parents=True, exist_ok=True)
-        seed_config.save(seed_dir / "config.json")
 
+    # the environments and the networks are checked before anything is written: a run that cannot
+    # start leaves no directory behind
     make_env = make_env or env_factory(config.env_id)
     envs = Envs(make_env, num_seeds, config.num_envs, config.env_id)
     S, E, A = num_seeds, config.num_envs, envs.action_dim
-    agent = build_agent(config, A, actor, critic)
+    keys = [seed_keys(seed) for seed in seeds]
+    try:
+        agent = build_agent(config, A, actor, critic)
+        init = jax.jit(agent.init)
+        example_obs = jnp.zeros((1, *envs.obs_shape), jnp.float32)
+        example_action = jnp.zeros((1, A), jnp.float32)
+        state = stack([init(init_key, example_obs, example_action) for init_key, _ in keys])
+        create_run_dir(root, resume, overwrite)
+        for seed_dir, seed_config in zip(run_dirs, configs):
+            seed_dir.mkdir(parents=True, exist_ok=True)
+            seed_config.save(seed_dir / "config.json")
+    except BaseException:
+        envs.close()
+        raise
     noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
     buffer = ReplayBuffer(config.buffer_size, envs.obs_shape, A, S)
     loggers = [RunLogger(d, config.tensorboard) for d in run_dirs]
 
     # --- the state of the loop: initial, or read back from each seed's latest checkpoint ---
-    example_obs = jnp.zeros((1, *envs.obs_shape), jnp.float32)
-    example_action = jnp.zeros((1, A), jnp.float32)
-    keys = [seed_keys(seed) for seed in seeds]
     rngs = [sampler_rng(seed) for seed in seeds]
-    init = jax.jit(agent.init)
-    state = stack([init(init_key, example_obs, example_action) for init_key, _ in keys])
     explore_key = np.stack([np.asarray(k) for _, k in keys])
     noise_state = np.stack([np.asarray(noise.init((E, A)))] * S)
     obs = envs.reset(seeds)
