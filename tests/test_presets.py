@@ -16,6 +16,7 @@ def test_default_preset_values_and_per_task_random_start():
     assert (cheetah.actor_hidden, cheetah.actor_lr, cheetah.batch_size, cheetah.tau, cheetah.noise_sigma,
             cheetah.learning_starts, cheetah.gamma) == ((256, 256), 3e-4, 256, 0.005, 0.1, 10_000, 0.99)
     assert ddpgx.from_preset("default", "Pendulum-v1").learning_starts == 1_000
+    assert ddpgx.from_preset("default", "InvertedPendulum-v5").learning_starts == 1_000  # as Fujimoto et al.
     assert ddpgx.from_preset("default", "Pendulum-v1", learning_starts=5).learning_starts == 5  # flags win
 
 
