@@ -65,6 +65,31 @@ def test_batch_norm_statistics_update_and_weight_decay_only_on_params():
     assert not np.allclose(np.asarray(new.actor["batch_stats"]["BatchNorm_0"]["mean"]), 0.0)
 
 
+def test_batch_norm_trains_with_minibatch_statistics_and_acts_with_running_ones():
+    """As Lillicrap et al. 2016 (section 3): running averages only for exploration and evaluation."""
+    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
+    agent = ddpgx.build_agent(config, action_dim=1)
+    state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1)))
+    rng = np.random.default_rng(1)
+    batch = ddpgx.Batch(rng.normal(2.0, 1.0, (16, 3)).astype(np.float32), rng.uniform(-1, 1, (16, 1)).astype(np.float32),
+                        np.ones(16, np.float32), rng.normal(3.0, 2.0, (16, 3)).astype(np.float32), np.zeros(16, bool))
+
+    def shifted(variables):  # running averages far from any minibatch's statistics
+        stats = jax.tree.map(lambda x: x + 100.0, variables["batch_stats"])
+        return {**variables, "batch_stats": stats}
+
+    target = agent.td_target(state.actor_target, state.critic_target, batch)
+    np.testing.assert_allclose(agent.td_target(shifted(state.actor_target), shifted(state.critic_target), batch),
+                               target, rtol=1e-6)
+    loss, _ = agent.actor_loss(state.actor, state.critic, batch.obs)
+    np.testing.assert_allclose(agent.actor_loss(state.actor, shifted(state.critic), batch.obs)[0], loss, rtol=1e-6)
+    # acting (exploration and evaluation) uses the running averages
+    assert not np.allclose(agent.act(shifted(state.actor), batch.obs), agent.act(state.actor, batch.obs))
+    # the critic's running averages move in its own loss only: the actor loss leaves them as they were
+    new, _ = jax.jit(agent.update)(state, batch)
+    np.testing.assert_allclose(new.critic["batch_stats"]["BatchNorm_0"]["mean"], 0.01 * batch.obs.mean(0), rtol=1e-4)
+
+
 def test_paper_preset_trains_and_its_policy_loads(tmp_path):
     config = ddpgx.from_preset("paper", "Pendulum-v1", total_steps=300, learning_starts=100, actor_hidden=(16, 16),
                                critic_hidden=(16, 16), eval_every=0, eval_episodes=2, tensorboard=False)

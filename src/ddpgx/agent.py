@@ -84,13 +84,23 @@ class DDPG:
         """Q(s, a), one value per row."""
         return self.critic.apply(critic, obs, action).reshape(obs.shape[0])
 
+    def q_train(self, critic: Params, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
+        """Q(s, a) in training mode (minibatch statistics, which are not kept); `q` without batch norm."""
+        return train_apply(self.critic, critic, obs, action)[0].reshape(obs.shape[0])
+
     def act(self, actor: Params, obs: jnp.ndarray) -> jnp.ndarray:
         """pi(s) in [-1, 1], without exploration noise."""
         return self.actor.apply(actor, obs)
 
     def td_target(self, actor_target: Params, critic_target: Params, batch: Batch) -> jnp.ndarray:
-        """y = r + gamma * (1 - terminated) * Q'(s', pi'(s')); only termination stops bootstrapping."""
-        next_q = self.q(critic_target, batch.next_obs, self.act(actor_target, batch.next_obs))
+        """y = r + gamma * (1 - terminated) * Q'(s', pi'(s')); only termination stops bootstrapping.
+
+        With batch normalization the target networks normalize with the statistics of the
+        minibatch of next observations, as every network does in training (the running averages
+        are for acting and evaluation only); their own running averages are left as they are.
+        """
+        next_action, _ = train_apply(self.actor, actor_target, batch.next_obs)
+        next_q = self.q_train(critic_target, batch.next_obs, next_action)
         not_terminated = 1.0 - batch.terminated.astype(next_q.dtype)
         return batch.reward + self.gamma * not_terminated * next_q
 
@@ -104,11 +114,12 @@ class DDPG:
     def actor_loss(self, actor: Params, critic: Params, obs: jnp.ndarray) -> tuple[jnp.ndarray, Any]:
         """-mean Q(s, pi(s)); its gradient in `actor` is the deterministic policy gradient.
 
-        Also returns the actor's new batch statistics (None without batch normalization); the
-        critic is evaluated with its running statistics.
+        Also returns the actor's new batch statistics (None without batch normalization). The
+        critic normalizes with the minibatch's statistics too, without keeping them: its running
+        averages move only in `critic_loss`.
         """
         action, stats = train_apply(self.actor, actor, obs)
-        return -jnp.mean(self.q(critic, obs, action)), stats
+        return -jnp.mean(self.q_train(critic, obs, action)), stats
 
     def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, Metrics]:
         """One gradient step of the critic, then of the actor (on the new critic), then the targets."""
