@@ -111,17 +111,20 @@ def test_invalid_architecture_values(bad, message):
 
 
 def test_fan_in_uniform_initialization_bounds_every_layer():
-    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
-    assert config.hidden_init == "fan_in_uniform"
-    agent = ddpgx.build_agent(config, action_dim=2)
+    """PyTorch's nn.Linear init, the default (as CleanRL and SB3): weights and biases in +-1/sqrt(fan_in)."""
+    assert ddpgx.Config().hidden_init == ddpgx.from_preset("default", "HalfCheetah-v5").hidden_init == "fan_in_uniform"
+    agent = ddpgx.build_agent(ddpgx.Config(actor_hidden=(8, 6), critic_hidden=(8, 6)), action_dim=2)
     state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2)))
-    for name, fan_in in (("Dense_0", 3), ("Dense_1", 8)):  # the actor's hidden layers
+    layers = [(state.actor, "Dense_0", 3), (state.actor, "Dense_1", 8), (state.actor, "Dense_2", 6),
+              (state.critic, "Dense_0", 3 + 2), (state.critic, "Dense_2", 6)]  # the action joins the critic's input
+    for params, name, fan_in in layers:
         for leaf in ("kernel", "bias"):
-            values = np.abs(np.asarray(state.actor["params"][name][leaf]))
+            values = np.abs(np.asarray(params["params"][name][leaf]))
             assert values.max() <= 1 / np.sqrt(fan_in) and values.max() > 0.3 / np.sqrt(fan_in), (name, leaf)
-    default = ddpgx.build_agent(ddpgx.Config(actor_hidden=(8, 6)), action_dim=2)
-    bias = default.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2))).actor["params"]["Dense_0"]["bias"]
-    assert np.all(np.asarray(bias) == 0.0)  # flax's default: zero biases
+    lecun = ddpgx.build_agent(ddpgx.Config(actor_hidden=(8, 6), hidden_init="lecun_normal"), action_dim=2)
+    actor = lecun.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 2))).actor["params"]["Dense_0"]
+    assert np.all(np.asarray(actor["bias"]) == 0.0)  # flax's default: zero biases, normal weights
+    assert np.abs(np.asarray(actor["kernel"])).max() > 1 / np.sqrt(3)
 
 
 def test_weight_decay_reaches_weight_matrices_only():

@@ -83,19 +83,22 @@ def test_summarize(returns):
 def test_sb3_mapping_copies_the_default_preset_and_refuses_the_paper_one(returns):
     import ddpgx
 
-    kwargs, reasons, differences = returns.sb3_hyperparameters(ddpgx.from_preset("default", "Pendulum-v1"))
-    assert reasons == [] and len(differences) == 1 and "lecun_normal" in differences[0]  # SB3: PyTorch's init
+    kwargs, reasons = returns.sb3_hyperparameters(ddpgx.from_preset("default", "Pendulum-v1"))
+    assert reasons == []
     assert kwargs["learning_rate"] == 3e-4 and kwargs["batch_size"] == 256 and kwargs["learning_starts"] == 1_000
     assert kwargs["policy_kwargs"]["net_arch"] == {"pi": [256, 256], "qf": [256, 256]}
     assert kwargs["action_noise"] == {"kind": "normal", "mean": 0.0, "sigma": 0.1}
     assert kwargs["train_freq"] == kwargs["gradient_steps"] == 1
-    kwargs, reasons, differences = returns.sb3_hyperparameters(ddpgx.from_preset("td3-paper", "HalfCheetah-v5"))
-    assert reasons == differences == [] and kwargs["learning_rate"] == 1e-3 and kwargs["batch_size"] == 100
-    kwargs, reasons, _ = returns.sb3_hyperparameters(ddpgx.from_preset("paper", "Pendulum-v1"))
+    kwargs, reasons = returns.sb3_hyperparameters(ddpgx.from_preset("td3-paper", "HalfCheetah-v5"))
+    assert reasons == [] and kwargs["learning_rate"] == 1e-3 and kwargs["batch_size"] == 100
+    kwargs, reasons = returns.sb3_hyperparameters(ddpgx.from_preset("paper", "Pendulum-v1"))
     assert kwargs is None and len(reasons) == 5 and any("batch normalization" in r for r in reasons)
-    kwargs, _, _ = returns.sb3_hyperparameters(ddpgx.from_preset("paper", "Pendulum-v1", batch_norm=False,
-                                               critic_action_layer=0, critic_weight_decay=0.0, final_init=0.0,
-                                               critic_lr=1e-4))
+    kwargs, reasons = returns.sb3_hyperparameters(ddpgx.from_preset("default", "Pendulum-v1", hidden_init="lecun_normal"))
+    assert kwargs is None and reasons == ["SB3 always initializes as PyTorch does (ddpgx's fan_in_uniform), "
+                                          "the preset uses hidden_init=lecun_normal"]
+    kwargs, _ = returns.sb3_hyperparameters(ddpgx.from_preset("paper", "Pendulum-v1", batch_norm=False,
+                                            critic_action_layer=0, critic_weight_decay=0.0, final_init=0.0,
+                                            critic_lr=1e-4))
     assert kwargs["action_noise"] == {"kind": "ornstein_uhlenbeck", "mean": 0.0, "sigma": 0.2, "theta": 0.15, "dt": 1.0}
 
 

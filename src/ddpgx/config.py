@@ -58,8 +58,8 @@ class Config:
     """Hidden layer of the critic that the action joins: 0 the input (Fujimoto et al. 2018), 1 the second layer (Lillicrap et al. 2016)."""
     critic_weight_decay: float = 0.0
     """L2 weight decay of the critic's weight matrices, added to the gradient before Adam (Lillicrap et al. 2016 used 1e-2)."""
-    hidden_init: Literal["lecun_normal", "fan_in_uniform"] = "lecun_normal"
-    """Initial weights of the layers: 'lecun_normal' (flax's default, zero biases) or 'fan_in_uniform' (weights and biases uniform in +-1/sqrt(fan_in), Lillicrap et al. 2016)."""
+    hidden_init: Literal["lecun_normal", "fan_in_uniform"] = "fan_in_uniform"
+    """Initial weights of the layers: 'lecun_normal' (flax's default, zero biases) or 'fan_in_uniform' (weights and biases uniform in +-1/sqrt(fan_in): PyTorch's nn.Linear default, and Lillicrap et al. 2016's hidden layers)."""
     final_init: float = 0.0
     """If positive, the last layers' weights and biases start uniform in [-final_init, final_init] (Lillicrap et al. 2016: 3e-3); 0 initializes them as the other layers (hidden_init)."""
     batch_norm: bool = False

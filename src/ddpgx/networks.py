@@ -78,7 +78,7 @@ class Actor(nn.Module):
     hidden: Sequence[int] = (256, 256)
     batch_norm: bool = False
     final_init: float = 0.0
-    hidden_init: str = "lecun_normal"
+    hidden_init: str = "fan_in_uniform"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -104,7 +104,7 @@ class Critic(nn.Module):
     action_layer: int = 0
     batch_norm: bool = False
     final_init: float = 0.0
-    hidden_init: str = "lecun_normal"
+    hidden_init: str = "fan_in_uniform"
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, action: jnp.ndarray, train: bool = False) -> jnp.ndarray:

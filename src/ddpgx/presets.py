@@ -28,7 +28,7 @@ PRESETS: dict[str, Preset] = {
         values=dict(actor_hidden=(256, 256), critic_hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4,
                     batch_size=256, tau=0.005, gamma=0.99, noise="gaussian", noise_sigma=0.1,
                     learning_starts=10_000, buffer_size=1_000_000, critic_action_layer=0,
-                    critic_weight_decay=0.0, final_init=0.0, hidden_init="lecun_normal", batch_norm=False),
+                    critic_weight_decay=0.0, final_init=0.0, hidden_init="fan_in_uniform", batch_norm=False),
         per_env=SHORT_RANDOM_START,
         source="a modern setting: CleanRL's DDPG network and optimizer defaults (256-256, Adam 3e-4), "
                "batch 256 as Haarnoja et al. 2018, Fujimoto et al. 2018 for tau, noise and the random start "
