@@ -752,10 +752,23 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    commit = subprocess.run(["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip() or None
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions,
-            "git": commit, "date": datetime.datetime.now().isoformat(timespec="seconds")}
+            "git": code_commit(), "date": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def code_commit() -> str | None:
+    """The commit of the code, marked '-dirty' if the package or the benchmarks' code differ from it
+    (results and docs written since, this report's own included, do not count)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return None
+    changed = git("status", "--porcelain", "--", "src", "benchmarks/*.py", "pyproject.toml")
+    return commit + ("-dirty" if changed else "")
 
 
 def row_result(out: Path, plan: RowPlan) -> dict[str, Any]:
