@@ -39,8 +39,6 @@ import dataclasses
 import datetime
 import json
 import math
-import os
-import platform
 import shlex
 import shutil
 import signal
@@ -51,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from host import machine
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
@@ -735,40 +735,6 @@ class Sweep:
 
 
 # ----------------------------------------------------------------------------- report
-
-def machine() -> dict[str, Any]:
-    from importlib import metadata
-
-    versions = {"python": platform.python_version()}
-    for package in ("ddpgx", "jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy", "torch",
-                    "stable-baselines3"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    cpu = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions,
-            "git": code_commit(), "date": datetime.datetime.now().isoformat(timespec="seconds")}
-
-
-def code_commit() -> str | None:
-    """The commit of the code, marked '-dirty' if the package or the benchmarks' code differ from it
-    (results and docs written since, this report's own included, do not count)."""
-    root = Path(__file__).resolve().parent.parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True).stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return None
-    changed = git("status", "--porcelain", "--", "src", "benchmarks/*.py", "pyproject.toml")
-    return commit + ("-dirty" if changed else "")
 
 
 def row_result(out: Path, plan: RowPlan) -> dict[str, Any]:

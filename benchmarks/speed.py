@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from host import machine
 
 LEARNING_STARTS = 1_000
 WARMUP = 1_000  # steps after learning_starts left out of the timing (compilation, first updates)
@@ -289,28 +289,9 @@ def main() -> None:
     print((args.out / "speed.md").read_text())
 
 
-def machine() -> dict:
-    import jax
-
-    versions = {"python": platform.python_version(), "jax": jax.__version__}
-    for package in ("flax", "optax", "gymnasium", "mujoco", "stable_baselines3", "torch", "numpy"):
-        try:
-            versions[package] = __import__(package).__version__
-        except ImportError:
-            pass
-    cpu = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions,
-            "date": time.strftime("%Y-%m-%d")}
-
-
 def markdown(r: dict, command: str) -> str:
     m = r["machine"]
-    lines = [f"Command: `{command}`  ", f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}  ",
+    lines = [f"Command: `{command}`  ", f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}" + (f"; ddpgx commit {m['git']}" if m.get("git") else "") + "  ",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), "",
              "| task | ddpgx steps/s | ddpgx fused x8 steps/s | SB3 DDPG steps/s | ddpgx / SB3 | fused / SB3 | env alone steps/s |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

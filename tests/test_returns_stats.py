@@ -14,6 +14,7 @@ PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "returns.py"
 
 @pytest.fixture(scope="module")
 def returns():
+    sys.path.insert(0, str(PATH.parent))  # as `python benchmarks/returns.py` has it, for its sibling host.py
     spec = importlib.util.spec_from_file_location("benchmark_returns", PATH)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built

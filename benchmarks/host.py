@@ -1,0 +1,48 @@
+"""The machine, the versions and the code a benchmark ran on, for the header of its report."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("ddpgx", "jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy", "torch", "stable-baselines3")
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count, platform, the installed versions of PACKAGES, the code's commit and the time."""
+    versions = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(), "versions": versions,
+            "git": code_commit(), "date": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def cpu_model() -> str:
+    if os.path.exists("/proc/cpuinfo"):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def code_commit() -> str | None:
+    """The commit of the code, marked '-dirty' if the package or the benchmarks' code differ from it
+    (results and docs written since, a report's own included, do not count)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return None
+    changed = git("status", "--porcelain", "--", "src", "benchmarks/*.py", "pyproject.toml")
+    return commit + ("-dirty" if changed else "")
