@@ -6,10 +6,11 @@ points at the part that is broken.
     OneStepReward        one step, reward 1, terminated              Q(s, a) = 1
     TwoStep              reward 0 then 1, terminated after step 2    Q(s0) = gamma, Q(s1) = 1
     ObsDependentAction   obs +-1, one step, reward -(a - 0.5 obs)^2  pi(s) = 0.5 * obs
-    TruncatedOnly        reward 1 forever, truncated after N steps   Q = 1 / (1 - gamma) (bootstrapped)
+    TruncatedOnly        state A, then B forever, reward 1 in B,     Q(B) = 1 / (1 - gamma), Q(A) = gamma Q(B)
+                         truncated (never terminated) after 2 steps (bootstrapped from the true final obs)
 
-Observations are float32 Box(-1, 1, (1,)) (TwoStep's lie in [0, 1]); actions are Box(-1, 1, (1,)).
-Pass `factory(Env, **kwargs)` as `make_env` to `ddpgx.train.train`, or `register()` them with
+Observations are float32 Box(-1, 1, (1,)) (TwoStep's and TruncatedOnly's lie in [0, 1]); actions are
+Box(-1, 1, (1,)). Pass `factory(Env, **kwargs)` as `make_env` to `ddpgx.train`, or `register()` them with
 Gymnasium under the ids in `IDS`.
 """
 
@@ -80,27 +81,31 @@ class ObsDependentAction(gym.Env):
 
 
 class TruncatedOnly(gym.Env):
-    """Reward 1 at every step, never terminated, truncated (a time limit) after `limit` steps.
+    """Two states, A (obs 0) and B (obs 1): reset in A, every step leads to B; reward 0 from A, 1 from B.
+    Never terminated: a time limit truncates after `limit` steps (2: A -> B, then B -> B truncated).
 
-    The task has no end, so with bootstrapping at truncations Q = 1 / (1 - gamma); a learner that
-    masks the target at truncations as at terminations learns much less (with a constant
-    observation, Q = 1 / (1 - gamma * (1 - 1 / limit)); 3.6 for gamma 0.9 and limit 5).
+    The task has no end, so Q(B) = 1 / (1 - gamma) and Q(A) = gamma / (1 - gamma): 10 and 9 for gamma 0.9.
+    The truncated transition's next observation is B, the true final one, which differs from the
+    reset observation A that the step returns. A learner that bootstraps from the reset observation
+    learns Q(B) = 1 + gamma Q(A) = 1 / (1 - gamma^2) = 5.3 (with limit 2); one that masks truncations
+    as terminations learns Q(B) = 1.
     """
 
-    observation_space = OBS_SPACE
+    observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
     action_space = ACTION_SPACE
 
-    def __init__(self, limit: int = 5):
+    def __init__(self, limit: int = 2):
         self.limit = limit
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.t = 0
-        return _obs(0.0), {}
+        self.t, self.state = 0, 0.0
+        return _obs(self.state), {}
 
     def step(self, action):
         self.t += 1
-        return _obs(0.0), 1.0, False, self.t >= self.limit, {}
+        reward, self.state = self.state, 1.0
+        return _obs(self.state), reward, False, self.t >= self.limit, {}
 
 
 PROBES = (OneStepReward, TwoStep, ObsDependentAction, TruncatedOnly)
@@ -108,7 +113,7 @@ IDS = {env: f"ddpgx-probes/{env.__name__}-v0" for env in PROBES}
 
 
 def factory(env: type[gym.Env], **kwargs) -> Callable[[], gym.Env]:
-    """A `make_env` for `ddpgx.train.train`: builds a fresh `env(**kwargs)` on each call."""
+    """A `make_env` for `ddpgx.train`: builds a fresh `env(**kwargs)` on each call."""
     return lambda: env(**kwargs)
 
 

@@ -108,7 +108,7 @@ def test_diverging_losses_stop_training_and_keep_the_last_good_checkpoint(tmp_pa
     assert "last good checkpoint" in str(error.value) or "last good one is kept" in str(error.value)
     kept = ckpt.Checkpoint(ckpt.latest_checkpoint(run))
     assert kept.step >= 50
-    assert all(np.isfinite(v).all() for k, v in kept.arrays.items() if k.startswith("agent/"))
+    assert all(np.isfinite(v).all() for k, v in kept.arrays.items() if k.startswith(".agent"))
 
 
 def test_full_disk_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
@@ -208,9 +208,9 @@ def test_incompatible_or_damaged_checkpoints(capsys, tmp_path):
     ddpgx.train(small_config(total_steps=250), run, progress=False, print_fn=quiet)
     meta = ckpt.latest_checkpoint(run) / "meta.json"
     original = meta.read_text()
-    meta.write_text(original.replace('"format": 1', '"format": 99'))
+    meta.write_text(original.replace('"format": 2', '"format": 99'))
     err = cli_error(capsys, "eval", run)
-    assert "meta.json has checkpoint format 99; this ddpgx reads format 1" in err
+    assert "meta.json has checkpoint format 99; this ddpgx reads format 2" in err
     meta.write_text(original[:40])
     err = cli_error(capsys, "train", "--run-dir", run, "--resume")
     assert "meta.json is unreadable or corrupted" in err
@@ -280,3 +280,56 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
                            "--total-steps", str(step + 100), "--no-progress"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert ckpt.Checkpoint(ckpt.latest_checkpoint(run)).step == step + 100
+
+
+def test_logs_after_sigkill_and_ctrl_c_at_several_points_read_as_one_run(tmp_path):
+    """A run stopped by Ctrl-C once and by SIGKILL at two random moments, resumed each time, writes the
+    same eval.csv, metrics.csv, episodes.csv and TensorBoard scalars as an uninterrupted run."""
+    from tests.logs import assert_same_logs
+
+    flags = ["--total-steps", "1500", "--learning-starts", "300", "--checkpoint-every", "70", "--eval-every", "250",
+             "--eval-episodes", "2", "--log-every", "100", "--actor-hidden", "32", "--critic-hidden", "32",
+             "--batch-size", "32", "--no-progress"]
+    assert main(["train", "--run-dir", str(tmp_path / "straight"), *flags]) == 0
+    run = tmp_path / "run"
+    rng = np.random.default_rng(1)
+    for attempt, sig in enumerate([signal.SIGKILL, signal.SIGINT, signal.SIGKILL]):
+        args = ["--resume", "--total-steps", "1500", "--no-progress"] if attempt else flags
+        process = subprocess.Popen([sys.executable, "-m", "ddpgx.cli", "train", "--run-dir", str(run), *args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        start = ckpt.Checkpoint(ckpt.latest_checkpoint(run)).step if attempt else 0
+        deadline = time.time() + 120
+        while (ckpt.latest_checkpoint(run) is None or ckpt.Checkpoint(ckpt.latest_checkpoint(run)).step <= start):
+            assert time.time() < deadline and process.poll() is None, process.communicate()
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode in (-signal.SIGKILL, 130), err
+    assert main(["train", "--run-dir", str(run), "--resume", "--total-steps", "1500", "--no-progress"]) == 0
+    assert_same_logs(run, tmp_path / "straight")
+
+
+def test_two_writers_on_one_run_directory(tmp_path, capsys):
+    """The second is refused with the owner's PID; once the owner is gone, its lock is taken over."""
+    run = tmp_path / "run"
+    process = start_training(run)
+    wait_for_checkpoint(run)
+    owner = f"process {process.pid} on "
+    assert (run / ".lock").read_text().startswith(owner)
+    with pytest.raises(ddpgx.RunLocked) as error:
+        ddpgx.resume(run, progress=False, print_fn=quiet)
+    assert f"the run directory {run} is in use by {owner}" in str(error.value)
+    assert "wait for it to end, or stop it" in str(error.value)
+    err = cli_error(capsys, "train", "--run-dir", run, "--resume")
+    assert f"is in use by {owner}" in err
+    err = cli_error(capsys, "train", "--run-dir", run, "--overwrite")  # nor may it be replaced meanwhile
+    assert f"is in use by {owner}" in err
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    notes = []
+    step = ckpt.Checkpoint(ckpt.latest_checkpoint(run)).step
+    result = ddpgx.resume(run, total_steps=step + 50, progress=False, print_fn=notes.append)
+    assert result.step == step + 50
+    assert any(f"note: {run} was left by {owner}" in n and "which is gone; its lock is taken over" in n for n in notes)
+    assert (run / ".lock").read_text() == ""  # released at the end

@@ -33,18 +33,35 @@ def test_gaussian_noise_has_the_given_sigma_and_no_memory(sigma):
     assert abs(lag1) < 0.05
 
 
-def test_ou_noise_follows_its_recurrence_exactly():
-    sigma, theta, dt = 0.2, 0.15, 1e-2
-    noise = OrnsteinUhlenbeckNoise(sigma, theta, dt)
-    keys = jax.random.split(jax.random.PRNGKey(7), 25)
-    state = noise.init((2, 3))
-    x = np.zeros((2, 3), np.float32)
-    for key in keys:
-        eps, state = noise.sample(state, key)
-        shock = np.asarray(jax.random.normal(key, (2, 3), jnp.float32))
-        x = x - theta * x * dt + sigma * np.sqrt(dt) * shock  # mu = 0
-        np.testing.assert_allclose(np.asarray(eps), x, rtol=1e-5, atol=1e-7)
-        np.testing.assert_array_equal(np.asarray(eps), np.asarray(state))  # the noise is the new state
+def run_from(noise, state, key, steps):
+    """The noise process started at `state`: the states after each of `steps` samples."""
+
+    def body(state, key):
+        _, state = noise.sample(state, key)
+        return state, state
+
+    _, out = jax.lax.scan(body, state, jax.random.split(key, steps))
+    return np.asarray(out, np.float64)
+
+
+def test_ou_noise_reverts_to_zero_at_rate_theta():
+    """From x0, E[x_t] = x0 (1 - theta dt)^t: averaged over 4,000 environments started at 1."""
+    noise = OrnsteinUhlenbeckNoise(sigma=0.2, theta=1.0, dt=0.05)
+    states = run_from(noise, jnp.ones((4000, 1), jnp.float32), jax.random.PRNGKey(5), 40)
+    means = states.mean(axis=(1, 2))
+    for t in (1, 10, 20, 40):
+        assert means[t - 1] == pytest.approx(0.95**t, abs=0.01), t
+    assert np.all(np.diff(means) < 0.01)  # decays, up to sampling error
+    still = run_from(OrnsteinUhlenbeckNoise(0.0, 1.0, 0.05), jnp.ones((1, 1), jnp.float32), jax.random.PRNGKey(5), 3)
+    np.testing.assert_allclose(still[:, 0, 0], [0.95, 0.95**2, 0.95**3], rtol=1e-6)  # sigma 0: pure decay
+
+
+def test_ou_noise_has_the_stationary_variance_of_the_continuous_process():
+    """For small theta * dt the spread approaches sigma^2 / (2 theta), the OU process's stationary variance."""
+    sigma, theta, dt = 0.3, 1.0, 0.01
+    states = run_from(OrnsteinUhlenbeckNoise(sigma, theta, dt), jnp.zeros((2000, 1), jnp.float32),
+                      jax.random.PRNGKey(6), 1500)[700:]  # after 700 steps, 1e-3 of the start remains
+    assert np.var(states) == pytest.approx(sigma**2 / (2 * theta), rel=0.05)
 
 
 def test_ou_noise_reaches_the_stationary_std_of_its_discretization():

@@ -49,20 +49,31 @@ def test_paper_architecture():
     assert np.abs(final).max() <= 3e-3 and np.abs(final).max() > 1e-3  # uniform in [-3e-3, 3e-3]
 
 
-def test_batch_norm_statistics_update_and_weight_decay_only_on_params():
-    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6),
-                               critic_lr=1e-3, critic_weight_decay=0.5)
-    agent = ddpgx.build_agent(config, action_dim=1)
-    state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1)))
+def test_batch_norm_statistics_update_and_weight_decay_only_on_weight_matrices():
+    config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6), critic_lr=1e-3)
     rng = np.random.default_rng(0)
     batch = ddpgx.Batch(rng.normal(2.0, 1.0, (16, 3)).astype(np.float32), rng.uniform(-1, 1, (16, 1)).astype(np.float32),
                         np.ones(16, np.float32), rng.normal(size=(16, 3)).astype(np.float32), np.zeros(16, bool))
-    new, metrics = jax.jit(agent.update)(state, batch)
-    assert np.isfinite(np.asarray(metrics.critic_loss))
+    updated = {}
+    for decay in (0.0, 0.5):
+        agent = ddpgx.build_agent(config.replace(critic_weight_decay=decay), action_dim=1)
+        state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1)))
+        updated[decay], metrics = jax.jit(agent.update)(state, batch)
+        assert np.isfinite(np.asarray(metrics.critic_loss))
+    new, plain = updated[0.5], updated[0.0]
     # running means move toward the batch mean (2.0) with flax's momentum 0.99
     mean = np.asarray(new.critic["batch_stats"]["BatchNorm_0"]["mean"])
     np.testing.assert_allclose(mean, 0.01 * batch.obs.mean(0), rtol=1e-4)
     assert not np.allclose(np.asarray(new.actor["batch_stats"]["BatchNorm_0"]["mean"]), 0.0)
+    # the decay moves every weight matrix of the critic and nothing else of it: not its biases, its
+    # batch-norm scales or statistics
+    for layer in ("Dense_0", "Dense_1", "Dense_2"):
+        assert not np.allclose(new.critic["params"][layer]["kernel"], plain.critic["params"][layer]["kernel"]), layer
+        np.testing.assert_array_equal(new.critic["params"][layer]["bias"], plain.critic["params"][layer]["bias"])
+    for left, right in [(new.critic["batch_stats"], plain.critic["batch_stats"]),
+                        (new.critic["params"]["BatchNorm_0"], plain.critic["params"]["BatchNorm_0"])]:
+        for a, b in zip(jax.tree.leaves(left), jax.tree.leaves(right)):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_batch_norm_trains_with_minibatch_statistics_and_acts_with_running_ones():
@@ -128,7 +139,7 @@ def test_fan_in_uniform_initialization_bounds_every_layer():
 
 
 def test_weight_decay_reaches_weight_matrices_only():
-    from ddpgx.agent import weight_matrices
+    from ddpgx.networks import weight_matrices
 
     config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
     agent = ddpgx.build_agent(config, action_dim=1)

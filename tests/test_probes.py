@@ -11,7 +11,7 @@ import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
-from ddpgx.train import build_agent
+from ddpgx.loop import build_agent
 from tests.conftest import quiet
 from tests.probe_envs import ObsDependentAction, OneStepReward, TruncatedOnly, TwoStep, factory, register
 
@@ -36,7 +36,7 @@ def train_probe(tmp_path, env, config, **env_kwargs):
     agent = build_agent(config, action_dim=1)
     template = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 1)), jnp.zeros((1, 1)))
     path = ckpt.latest_checkpoint(result.run_dirs[0])
-    state = ckpt.unflatten(template, ckpt.Checkpoint(path).subtree("agent"), path / "state.npz")
+    state = ckpt.unflatten(template, ckpt.Checkpoint(path).subtree(".agent"), path / "state.npz")
     assert int(state.updates) == config.total_steps - config.learning_starts + 1
     return agent, state, result
 
@@ -45,7 +45,7 @@ def q_values(agent, state, obs, actions):
     """Q(obs, a) for each action, with obs a scalar observation."""
     actions = np.asarray(actions, np.float32).reshape(-1, 1)
     obs = np.full((len(actions), 1), obs, np.float32)
-    return np.asarray(agent.q(state.critic, obs, actions))
+    return np.asarray(agent.critic.apply(state.critic, obs, actions)).reshape(-1)
 
 
 def test_one_step_reward_learns_q_equal_one(tmp_path):
@@ -79,14 +79,14 @@ def test_obs_dependent_action_learns_the_best_action_per_observation(tmp_path):
     assert result.final_returns.mean() > -0.15**2
 
 
-def test_truncation_bootstraps(tmp_path):
-    """Reward 1 forever, truncated after 5 steps, gamma 0.9: bootstrapping gives Q -> 10, while
-    masking the target at truncations as at terminations would give about 3.6 (at most 5)."""
-    agent, state, _ = train_probe(tmp_path, TruncatedOnly, probe_config(total_steps=3000), limit=5)
-    pi = float(agent.act(state.actor, jnp.zeros((1, 1)))[0, 0])
-    q = q_values(agent, state, 0.0, [pi, 0.0])
-    assert np.all(q > 7.0), q
-    assert np.all(q < 11.0), q  # and not diverging
+def test_truncation_bootstraps_from_the_true_final_observation(tmp_path):
+    """A -> B -> B, truncated after 2 steps, reward 1 in B, gamma 0.9: Q(B) = 10 and Q(A) = 9. Bootstrapping
+    from the reset observation A instead would give 5.3 and 4.7; masking the truncation, 1 and 0.9."""
+    agent, state, _ = train_probe(tmp_path, TruncatedOnly, probe_config(total_steps=4000))
+    for obs, expected in [(1.0, 10.0), (0.0, 9.0)]:
+        pi = float(agent.act(state.actor, jnp.full((1, 1), obs))[0, 0])
+        q = q_values(agent, state, obs, [pi, 0.0])
+        np.testing.assert_allclose(q, expected, atol=1.0, err_msg=f"Q(s={obs})")
 
 
 def test_probes_register_with_gymnasium():

@@ -1,9 +1,10 @@
-"""The replay buffer: ring order, uniform sampling of filled slots only, seeds kept apart, save/load."""
+"""The replay buffer: ring order, uniform sampling of filled slots only, seeds kept apart, state round trips,
+the memory check."""
 
 import numpy as np
 import pytest
 
-from ddpgx.replay import ReplayBuffer
+from ddpgx.replay import BufferTooLarge, ReplayBuffer, sample_indices, unpack
 
 OBS_SHAPE, ACTION_DIM = (3,), 2
 
@@ -28,7 +29,13 @@ def fill(buffer, values, num_envs=1):
 
 def stored(buffer, seed=0):
     """The first obs coordinate of every slot of one seed."""
-    return np.asarray(buffer.obs[seed, :, 0])
+    return np.asarray(buffer.field("obs")[seed, :, 0])
+
+
+def sample(buffer, seeds, step, batch_size, count=1):
+    """Minibatches as the loop draws them at `step`, split into fields: (seeds, count, batch_size, ...)."""
+    rows = buffer.sample_rows(sample_indices(seeds, step, buffer.size, (count, batch_size)))
+    return unpack(rows, buffer.obs_shape, buffer.action_dim)
 
 
 def test_ring_wraps_around_overwriting_the_oldest_in_order():
@@ -41,10 +48,10 @@ def test_ring_wraps_around_overwriting_the_oldest_in_order():
     np.testing.assert_array_equal(stored(buffer), [5, 6, 2, 3, 4])
     assert (buffer.pos, buffer.size) == (2, 5)
     # every field of a slot belongs to the same step
-    np.testing.assert_array_equal(buffer.reward[0], -np.array([5, 6, 2, 3, 4], np.float32))
-    np.testing.assert_array_equal(buffer.next_obs[0, :, 0], np.array([5, 6, 2, 3, 4], np.float32) + 0.5)
-    np.testing.assert_array_equal(np.asarray(buffer.terminated[0]).astype(bool), [True, False, False, True, False])
-    np.testing.assert_array_equal(buffer.action[0], np.tile([0.5, -0.5], (5, 1)))
+    np.testing.assert_array_equal(buffer.field("reward")[0], -np.array([5, 6, 2, 3, 4], np.float32))
+    np.testing.assert_array_equal(buffer.field("next_obs")[0, :, 0], np.array([5, 6, 2, 3, 4], np.float32) + 0.5)
+    np.testing.assert_array_equal(np.asarray(buffer.field("terminated")[0]).astype(bool), [True, False, False, True, False])
+    np.testing.assert_array_equal(buffer.field("action")[0], np.tile([0.5, -0.5], (5, 1)))
 
 
 def test_ring_wraps_inside_one_add_of_several_envs():
@@ -58,7 +65,7 @@ def test_ring_wraps_inside_one_add_of_several_envs():
 def test_sampling_draws_only_filled_slots_uniformly():
     buffer = ReplayBuffer(100, OBS_SHAPE, ACTION_DIM)
     fill(buffer, [7, 8, 9])
-    batch = buffer.sample([np.random.default_rng(0)], batch_size=300, count=10)
+    batch = sample(buffer, [0], step=5, batch_size=300, count=10)
     assert batch.obs.shape == (1, 10, 300, 3)
     assert batch.action.shape == (1, 10, 300, 2)
     assert batch.reward.shape == batch.terminated.shape == (1, 10, 300)
@@ -74,7 +81,7 @@ def test_sampling_draws_only_filled_slots_uniformly():
 def test_sampling_an_empty_buffer_fails_clearly():
     buffer = ReplayBuffer(10, OBS_SHAPE, ACTION_DIM)
     with pytest.raises(ValueError, match="empty replay buffer"):
-        buffer.sample([np.random.default_rng(0)], 4)
+        sample(buffer, [0], step=0, batch_size=4)
 
 
 def test_multi_seed_buffer_keeps_seeds_apart():
@@ -83,54 +90,74 @@ def test_multi_seed_buffer_keeps_seeds_apart():
     for seed in range(3):
         values = stored(buffer, seed)[:8]
         np.testing.assert_array_equal(values, 1000 * seed + np.array([0, 100, 1, 101, 2, 102, 3, 103]))
-    batch = buffer.sample([np.random.default_rng(s) for s in range(3)], batch_size=64, count=2)
+    batch = sample(buffer, [0, 1, 2], step=8, batch_size=64, count=2)
     for seed in range(3):
         seed_of_row = np.asarray(batch.obs[seed, ..., 0]) // 1000
         assert np.all(seed_of_row == seed)
 
 
-def test_a_seed_samples_what_a_single_seed_buffer_samples_with_the_same_generator():
+def test_a_seed_samples_what_a_single_seed_buffer_samples():
     multi = ReplayBuffer(20, OBS_SHAPE, ACTION_DIM, num_seeds=3)
     fill(multi, range(13))
     single = ReplayBuffer(20, OBS_SHAPE, ACTION_DIM, num_seeds=1)
     for value in range(13):
         obs, action, reward, next_obs, terminated = step_arrays(value, 3)
         single.add(obs[1:2], action[1:2], reward[1:2], next_obs[1:2], terminated[1:2])  # seed 1's data only
-    np.testing.assert_array_equal(single.obs[0], multi.obs[1])
-    got = multi.sample([np.random.default_rng(s) for s in (40, 41, 42)], batch_size=16, count=3)
-    want = single.sample([np.random.default_rng(41)], batch_size=16, count=3)
+    np.testing.assert_array_equal(single.field("obs")[0], multi.field("obs")[1])
+    got = sample(multi, [40, 41, 42], step=13, batch_size=16, count=3)
+    want = sample(single, [41], step=13, batch_size=16, count=3)
     for name in ("obs", "action", "reward", "next_obs", "terminated"):
         np.testing.assert_array_equal(getattr(got, name)[1], getattr(want, name)[0], err_msg=name)
-    # seed 0's own generator drew other slots than seed 1's
+    # seed 40's own stream drew other slots than seed 41's
     assert not np.array_equal(got.obs[0, ..., 0], got.obs[1, ..., 0] - 1000)
 
 
+def test_indices_are_a_function_of_seed_and_step_and_uniform():
+    a = sample_indices([3, 4], step=100, size=50, shape=(2, 1000))
+    np.testing.assert_array_equal(a, sample_indices([3, 4], step=100, size=50, shape=(2, 1000)))
+    np.testing.assert_array_equal(a[1], sample_indices([4], step=100, size=50, shape=(2, 1000))[0])
+    assert not np.array_equal(a, sample_indices([3, 4], step=101, size=50, shape=(2, 1000)))  # steps differ
+    assert not np.array_equal(a[0], a[1])  # seeds differ
+    assert a.min() == 0 and a.max() == 49
+    counts = np.bincount(a.ravel(), minlength=50)  # 4,000 draws, 80 per slot expected
+    assert counts.min() > 40 and counts.max() < 125, counts
+
+
 @pytest.mark.parametrize("steps", [4, 13], ids=["partly-filled", "wrapped"])
-def test_save_load_round_trip_is_exact(tmp_path, steps):
+def test_state_round_trip_is_exact(steps):
     buffer = ReplayBuffer(10, OBS_SHAPE, ACTION_DIM, num_seeds=2)
     fill(buffer, range(steps))
     restored = ReplayBuffer(10, OBS_SHAPE, ACTION_DIM, num_seeds=2)
     for seed in range(2):
-        buffer.save(tmp_path / f"replay_{seed}.npz", seed)
-    for seed in range(2):
-        restored.load(tmp_path / f"replay_{seed}.npz", seed)
+        restored.load_state_dict(seed, buffer.state_dict(seed))
     assert (restored.pos, restored.size) == (buffer.pos, buffer.size) == (steps % 10, min(steps, 10))
-    for name in ("obs", "action", "reward", "next_obs", "terminated"):
-        np.testing.assert_array_equal(getattr(restored, name), getattr(buffer, name), err_msg=name)
+    np.testing.assert_array_equal(restored.data, buffer.data)
     # the restored buffer continues the ring where the saved one would have
     fill(buffer, [50])
     fill(restored, [50])
-    np.testing.assert_array_equal(restored.obs, buffer.obs)
-    rngs = lambda: [np.random.default_rng(3), np.random.default_rng(4)]
-    np.testing.assert_array_equal(restored.sample(rngs(), 8).obs, buffer.sample(rngs(), 8).obs)
+    np.testing.assert_array_equal(restored.data, buffer.data)
+    np.testing.assert_array_equal(sample(restored, [3, 4], 14, 8).obs, sample(buffer, [3, 4], 14, 8).obs)
 
 
-def test_loading_into_a_buffer_of_another_capacity_fails(tmp_path):
+def test_loading_into_a_buffer_of_another_capacity_fails():
     buffer = ReplayBuffer(10, OBS_SHAPE, ACTION_DIM)
     fill(buffer, range(3))
-    buffer.save(tmp_path / "replay.npz")
     with pytest.raises(ValueError, match="capacity 10, this run 20"):
-        ReplayBuffer(20, OBS_SHAPE, ACTION_DIM).load(tmp_path / "replay.npz")
+        ReplayBuffer(20, OBS_SHAPE, ACTION_DIM).load_state_dict(0, buffer.state_dict(0))
+
+
+def test_a_buffer_that_cannot_fit_says_what_it_needs_and_what_the_machine_has(monkeypatch):
+    with pytest.raises(BufferTooLarge) as error:
+        ReplayBuffer(10**13, (3,), 1)  # 36 bytes per transition: 327 TiB
+    message = str(error.value)
+    assert "the replay buffer needs 327.4 TiB" in message and "10,000,000,000,000 transitions x 36 bytes" in message
+    assert "available: lower buffer_size" in message
+    # what counts is what the run will store (pages are touched as the buffer fills)
+    monkeypatch.setattr("ddpgx.replay.available_memory", lambda: 2**20)
+    assert ReplayBuffer(100_000, (3,), 1, num_seeds=2, fills=1_000).capacity == 100_000
+    with pytest.raises(BufferTooLarge, match=r"needs 6.9 MiB \(2 seed\(s\) x 100,000 transitions x 36 bytes\) but "
+                                             r"this machine has 1.0 MiB available"):
+        ReplayBuffer(100_000, (3,), 1, num_seeds=2, fills=200_000)
 
 
 @pytest.mark.parametrize("obs_shape,action_dim,seeds", [((3,), 2, 1), ((17,), 6, 2), ((2, 4), 1, 3)])
@@ -142,6 +169,6 @@ def test_transition_bytes_and_nbytes_agree_with_the_arrays(obs_shape, action_dim
     assert buffer.nbytes == seeds * capacity * per_transition
     # obs and next obs, action, reward at 4 bytes each, and terminated
     assert 4 * (2 * obs_size + action_dim + 1) < per_transition <= 4 * (2 * obs_size + action_dim + 2)
-    assert buffer.obs.shape == buffer.next_obs.shape == (seeds, capacity, *obs_shape)
-    assert buffer.action.shape == (seeds, capacity, action_dim)
-    assert buffer.reward.shape == buffer.terminated.shape == (seeds, capacity)
+    assert buffer.field("obs").shape == buffer.field("next_obs").shape == (seeds, capacity, *obs_shape)
+    assert buffer.field("action").shape == (seeds, capacity, action_dim)
+    assert buffer.field("reward").shape == buffer.field("terminated").shape == (seeds, capacity)

@@ -1,24 +1,41 @@
-"""The training loop: reproducibility, exact resume, multi-seed equivalence, run directory, errors."""
+"""The training loop: reproducibility, exact resume, multi-seed streams, run directory, schedule, errors."""
 
 import csv
 import math
+import shutil
 
-import jax
 import numpy as np
 import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
 from ddpgx.config import ConfigError
+from ddpgx.replay import BufferTooLarge
 from tests.conftest import quiet, small_config
+from tests.logs import assert_same_logs, csv_rows
+
+ACTOR_KERNEL = ".agent.actor['params']['Dense_0']['kernel']"
 
 
-def final_arrays(run_dir):
-    return ckpt.Checkpoint(ckpt.latest_checkpoint(run_dir)).arrays
+def final_checkpoint(run_dir):
+    return ckpt.Checkpoint(ckpt.latest_checkpoint(run_dir))
 
 
 def train(config, run_dir, **kwargs):
     return ddpgx.train(config, run_dir, progress=False, print_fn=quiet, **kwargs)
+
+
+def resume(run_dir, **changes):
+    return ddpgx.resume(run_dir, progress=False, print_fn=quiet, **changes)
+
+
+def assert_same_checkpoint(a, b):
+    assert a.step == b.step and a.arrays.keys() == b.arrays.keys()
+    for key in a.arrays:
+        np.testing.assert_array_equal(a.arrays[key], b.arrays[key], err_msg=key)
+    replay_a, replay_b = a.replay(), b.replay()
+    for key in replay_a:
+        np.testing.assert_array_equal(replay_a[key], replay_b[key], err_msg=key)
 
 
 def test_same_seed_gives_identical_parameters_and_other_seeds_differ(tmp_path):
@@ -26,54 +43,78 @@ def test_same_seed_gives_identical_parameters_and_other_seeds_differ(tmp_path):
     train(config, tmp_path / "a")
     train(config, tmp_path / "b")
     train(config.replace(seed=1), tmp_path / "c")
-    a, b, c = (final_arrays(tmp_path / n) for n in "abc")
-    assert a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    actor_keys = [k for k in a if k.startswith("agent/.actor[")]
+    a, b, c = (final_checkpoint(tmp_path / n) for n in "abc")
+    assert_same_checkpoint(a, b)
+    actor_keys = [k for k in a.arrays if k.startswith(".agent.actor[")]
     assert actor_keys
     for key in actor_keys:
-        assert not np.allclose(a[key], c[key]), key
+        assert not np.allclose(a.arrays[key], c.arrays[key]), key
+    # the seeds explored differently from the first step: other random actions, other environments
+    assert not np.allclose(a.replay()["data"][:10], c.replay()["data"][:10])
 
 
 @pytest.mark.parametrize("env_id, noise", [("Pendulum-v1", "ou"), ("HalfCheetah-v5", "gaussian")])
 def test_resume_is_exact(tmp_path, env_id, noise):
-    """train(N) then resume to N+M gives the same parameters, buffer and counters as train(N+M)."""
-    config = small_config(env_id=env_id, noise=noise, total_steps=500, learning_starts=150)
+    """train(N) then resume to N+M gives the same parameters, buffer, environments and logs as train(N+M)."""
+    config = small_config(env_id=env_id, noise=noise, total_steps=500, learning_starts=150, eval_every=200,
+                          log_every=100)
     train(config, tmp_path / "straight")
     train(config.replace(total_steps=300), tmp_path / "resumed")
-    result = train(config, tmp_path / "resumed", resume=True)
+    result = resume(tmp_path / "resumed", total_steps=500)
     assert result.step == 500
-    straight = ckpt.Checkpoint(ckpt.latest_checkpoint(tmp_path / "straight"))
-    resumed = ckpt.Checkpoint(ckpt.latest_checkpoint(tmp_path / "resumed"))
-    assert straight.step == resumed.step == 500
-    for key in straight.arrays:
-        np.testing.assert_array_equal(straight.arrays[key], resumed.arrays[key], err_msg=key)
-    replay_a, replay_b = straight.replay(), resumed.replay()
-    for key in replay_a:
-        np.testing.assert_array_equal(replay_a[key], replay_b[key], err_msg=key)
-    assert straight.meta["sampler_rng"] == resumed.meta["sampler_rng"]
-    # the logs read as one run: episodes logged once each
-    episodes = list(csv.DictReader(open(tmp_path / "resumed" / "episodes.csv")))
-    assert [r["step"] for r in episodes] == [r["step"] for r in csv.DictReader(open(tmp_path / "straight" / "episodes.csv"))]
+    assert_same_checkpoint(final_checkpoint(tmp_path / "straight"), final_checkpoint(tmp_path / "resumed"))
+    assert_same_logs(tmp_path / "resumed", tmp_path / "straight", tensorboard=False)
 
 
-def test_multi_seed_matches_single_seed_runs(tmp_path):
-    config = small_config(total_steps=400, learning_starts=200)  # 200 updates
+def test_logs_after_interruptions_read_as_one_run_csv_and_tensorboard(tmp_path):
+    """Stopped at 170 (a normal end, with its final evaluation), 200 (an evaluation step) and 330, each
+    resumed; then resumed again with the same total_steps, which changes nothing."""
+    config = small_config(total_steps=400, learning_starts=100, eval_every=100, log_every=50, checkpoint_every=0,
+                          tensorboard=True)
+    train(config, tmp_path / "straight")
+    train(config.replace(total_steps=170), tmp_path / "resumed")
+    assert [r["step"] for r in csv_rows(tmp_path / "resumed", "eval")] == ["100", "170"]  # the final evaluation
+    for stop in (200, 330, 400):
+        resume(tmp_path / "resumed", total_steps=stop)
+    assert_same_logs(tmp_path / "resumed", tmp_path / "straight")
+    checkpoint = ckpt.latest_checkpoint(tmp_path / "resumed")
+    written = (checkpoint / "meta.json").stat().st_mtime_ns
+    result = resume(tmp_path / "resumed", total_steps=400)  # already there: evaluates, writes nothing new
+    assert result.step == 400 and result.final_returns.shape == (1, 2)
+    assert (checkpoint / "meta.json").stat().st_mtime_ns == written
+    assert_same_logs(tmp_path / "resumed", tmp_path / "straight")
+    with pytest.raises(ConfigError, match="its checkpoint is at step 400; give a total_steps of at least 400"):
+        resume(tmp_path / "resumed", total_steps=300)
+
+
+def test_multi_seed_runs_share_each_seeds_random_streams_with_single_runs(tmp_path):
+    """Seed k of a multi-seed run draws what a single run of seed k draws: initial parameters,
+    random warm-up actions, environment states (and, by construction, replay indices: test_replay).
+    Batched arithmetic may round differently, so after updates the parameters are only close."""
+    config = small_config(seed=9, total_steps=300, learning_starts=301)  # no update: every stream bit for bit
     multi = train(config, tmp_path / "multi", num_seeds=2)
-    assert [d.name for d in multi.run_dirs] == ["seed_0", "seed_1"]
+    assert [d.name for d in multi.run_dirs] == ["seed_9", "seed_10"]
     assert multi.final_returns.shape == (2, config.eval_episodes)
-    for seed in (0, 1):
-        single_dir = tmp_path / f"single{seed}"
-        train(config.replace(seed=seed), single_dir)
-        single = final_arrays(single_dir)
-        batched = final_arrays(tmp_path / "multi" / f"seed_{seed}")
-        for key in single:
-            if key.startswith("agent/"):
-                np.testing.assert_allclose(batched[key], single[key], rtol=1e-4, atol=1e-5, err_msg=key)
-    seed0, seed1 = (final_arrays(tmp_path / "multi" / f"seed_{s}") for s in (0, 1))
-    assert not np.allclose(seed0["agent/.actor['params']['Dense_0']['kernel']"],
-                           seed1["agent/.actor['params']['Dense_0']['kernel']"])
+    for seed in (9, 10):
+        train(config.replace(seed=seed), tmp_path / f"single{seed}")
+        assert_same_checkpoint(final_checkpoint(tmp_path / "multi" / f"seed_{seed}"),
+                               final_checkpoint(tmp_path / f"single{seed}"))
+    np.testing.assert_array_equal(multi.final_returns[1], train(config.replace(seed=10), tmp_path / "again").final_returns[0])
+
+
+def test_multi_seed_resume_across_a_digit_boundary(tmp_path):
+    """Seeds 9 and 10, and 5 to 10: the seeds are read back from the directory in numeric order."""
+    for first, count in ((9, 2), (5, 6)):
+        run = tmp_path / f"run{first}"
+        config = small_config(seed=first, total_steps=250, learning_starts=200, batch_size=8)
+        train(config, run, num_seeds=count)
+        assert ddpgx.find_run(run) == (config, count)
+        result = resume(run, total_steps=300)
+        assert result.seeds == list(range(first, first + count)) and result.step == 300
+        result = ddpgx.train(None, run, resume=True, progress=False, print_fn=quiet)  # the config from the directory
+        assert result.step == 300
+    with pytest.raises(ConfigError, match="holds 6 seed"):
+        train(None, tmp_path / "run5", resume=True, num_seeds=2)
 
 
 def test_run_directory_layout_and_logs(tmp_path):
@@ -96,6 +137,64 @@ def test_run_directory_layout_and_logs(tmp_path):
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert [p.name for p in ckpt.list_checkpoints(run)] == ["step_0000000600"]  # keep_checkpoints=1
     assert not list((run / "checkpoints").glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("num_envs, train_freq, gradient_steps", [(3, 1, 1), (1, 4, 1), (1, 1, 3), (2, 3, 2)])
+def test_the_schedule_of_updates(tmp_path, num_envs, train_freq, gradient_steps):
+    """gradient_steps * num_envs updates every train_freq iterations, from learning_starts on."""
+    config = small_config(total_steps=360, learning_starts=120, num_envs=num_envs, train_freq=train_freq,
+                          gradient_steps=gradient_steps, batch_size=8)
+    train(config, tmp_path / "run")
+    checkpoint = final_checkpoint(tmp_path / "run")
+    learning_iterations = [i for i in range(1, 360 // num_envs + 1)
+                           if i * num_envs >= 120 and i % train_freq == 0]
+    assert int(checkpoint.arrays[".agent.updates"]) == len(learning_iterations) * gradient_steps * num_envs
+    replay = checkpoint.replay()["data"]
+    assert len(replay) == 360  # every environment's every step is stored
+
+
+def test_several_environments_and_noise_restarting_with_each_episode(tmp_path):
+    """num_envs environments per seed, each with its own episodes; OU noise restarts at an episode's end."""
+    config = small_config(num_envs=2, total_steps=420, learning_starts=100, noise="ou", noise_sigma=0.3, ou_dt=1.0,
+                          max_episode_steps=35)
+    train(config, tmp_path / "run")
+    episodes = csv_rows(tmp_path / "run", "episodes")
+    assert [(r["step"], r["env"], r["length"]) for r in episodes[:4]] == [("70", "0", "35"), ("70", "1", "35"),
+                                                                          ("140", "0", "35"), ("140", "1", "35")]
+    assert len(episodes) == 12
+    noise = final_checkpoint(tmp_path / "run").arrays[".noise"]
+    # 420 = 12 * 35: the last step ended both episodes, and each environment's noise restarts from 0 at
+    # its next step, so the saved state has moved on since that episode's start (no restart yet)
+    assert noise.shape == (2, 1) and np.all(noise != 0.0)
+    from ddpgx.noise import OrnsteinUhlenbeckNoise, reset
+    import jax
+
+    restarted = reset(noise, np.array([True, False]))
+    assert np.all(np.asarray(restarted)[0] == 0.0) and np.all(np.asarray(restarted)[1] == noise[1])
+    eps, _ = OrnsteinUhlenbeckNoise(0.3, 0.15, 1.0).sample(restarted, jax.random.PRNGKey(0))
+    assert np.abs(np.asarray(eps)[0]).max() < 3 * 0.3  # from 0, one shock of std sigma
+
+
+def test_the_stored_action_is_the_executed_clipped_one(tmp_path):
+    """Noise pushes actions past the bounds; the buffer holds exactly what the environment received."""
+    from ddpgx.envs import ActionScaler
+    from tests.probe_envs import TwoStep
+
+    seen = []
+
+    class Recording(TwoStep):
+        def step(self, action):
+            seen.append(np.array(action, np.float64))
+            return super().step(action)
+
+    config = small_config(env_id="probe", total_steps=260, learning_starts=200, noise_sigma=5.0, batch_size=8,
+                          eval_episodes=1)
+    train(config, tmp_path / "run", make_env=Recording)
+    stored = final_checkpoint(tmp_path / "run").replay()["data"][:, 1]  # the action column
+    executed = np.array(seen[:260])[:, 0]  # training steps come first; evaluation after
+    assert stored.min() == -1.0 and stored.max() == 1.0  # sigma 5 saturates often
+    scaler = ActionScaler(np.array([-1.0]), np.array([1.0]))
+    np.testing.assert_allclose(scaler.to_env(stored[:, None])[:, 0], executed, atol=1e-6)
 
 
 def test_policy_loads_and_acts_in_env_units(tmp_path):
@@ -163,7 +262,7 @@ def test_interrupted_checkpoint_leaves_previous_one_readable(tmp_path):
     broken.mkdir()
     (broken / "state.npz").write_bytes(b"partial")
     assert ckpt.latest_checkpoint(run).name == "step_0000000300"
-    result = train(small_config(total_steps=400, checkpoint_every=100), run, resume=True)
+    result = resume(run, total_steps=400)
     assert result.step == 400 and not broken.exists()
 
 
@@ -173,46 +272,48 @@ def test_corrupted_checkpoint_gives_a_clear_error(tmp_path):
     state = ckpt.latest_checkpoint(run) / "state.npz"
     state.write_bytes(state.read_bytes()[:100])
     with pytest.raises(ckpt.CheckpointError, match="state.npz is truncated or corrupted"):
-        train(small_config(total_steps=300), run, resume=True)
-
-
-def test_keys_are_independent_per_seed():
-    from ddpgx.train import seed_keys
-
-    init0, explore0 = seed_keys(0)
-    init1, _ = seed_keys(1)
-    assert not np.array_equal(np.asarray(init0), np.asarray(explore0))
-    assert not np.array_equal(np.asarray(init0), np.asarray(init1))
-    assert jax.random.PRNGKey(0).shape == init0.shape
+        resume(run, total_steps=300)
 
 
 def test_multi_seed_resume_is_exact_even_when_a_kill_left_the_seeds_at_different_steps(tmp_path):
-    import shutil
-
     config = small_config(total_steps=500, learning_starts=150, checkpoint_every=100)
     train(config, tmp_path / "straight", num_seeds=2)
     train(config.replace(total_steps=300), tmp_path / "resumed", num_seeds=2)
-    # as if killed between the two seeds' saves at step 300: seed 1 has only step 200
+    # as if killed between the two seeds' saves at step 300: seed 1 has step 200 only
     shutil.rmtree(tmp_path / "resumed" / "seed_1" / "checkpoints" / "step_0000000300")
-    result = train(config, tmp_path / "resumed", num_seeds=2, resume=True)
+    result = resume(tmp_path / "resumed", total_steps=500)
     assert result.step == 500
     for seed in (0, 1):
-        straight = final_arrays(tmp_path / "straight" / f"seed_{seed}")
-        resumed = final_arrays(tmp_path / "resumed" / f"seed_{seed}")
-        for key in straight:
-            np.testing.assert_array_equal(straight[key], resumed[key], err_msg=f"seed {seed}: {key}")
-        assert (tmp_path / "straight" / f"seed_{seed}" / "eval.csv").read_text() == \
-            (tmp_path / "resumed" / f"seed_{seed}" / "eval.csv").read_text()
+        assert_same_checkpoint(final_checkpoint(tmp_path / "straight" / f"seed_{seed}"),
+                               final_checkpoint(tmp_path / "resumed" / f"seed_{seed}"))
+        assert_same_logs(tmp_path / "resumed" / f"seed_{seed}", tmp_path / "straight" / f"seed_{seed}", tensorboard=False)
+
+
+def test_a_kill_between_two_seeds_saves_keeps_a_common_step(tmp_path, monkeypatch):
+    """keep_checkpoints=1: the older checkpoints are pruned only after every seed saved the new one."""
+    calls = []
+    real_save = ckpt.save
+
+    def save(run_dir, step, *args):
+        calls.append((run_dir.name, step))
+        if step == 200 and run_dir.name == "seed_1":
+            raise KeyboardInterrupt  # killed before seed 1's checkpoint of step 200
+        return real_save(run_dir, step, *args)
+
+    monkeypatch.setattr(ckpt, "save", save)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_config(total_steps=300, checkpoint_every=100, keep_checkpoints=1), tmp_path / "run", num_seeds=2)
+    monkeypatch.undo()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "run" / "seed_1")] == ["step_0000000100"]
+    assert resume(tmp_path / "run", total_steps=300).step == 300
 
 
 def test_resume_without_a_common_checkpoint_step_is_a_clear_error(tmp_path):
-    import shutil
-
     config = small_config(total_steps=300, checkpoint_every=100, keep_checkpoints=1)
     train(config, tmp_path / "run", num_seeds=2)
     shutil.rmtree(tmp_path / "run" / "seed_1" / "checkpoints")
     with pytest.raises(ckpt.CheckpointError, match="seed_1: it has no checkpoint"):
-        train(config.replace(total_steps=400), tmp_path / "run", num_seeds=2, resume=True)
+        resume(tmp_path / "run", total_steps=400)
 
 
 def test_a_run_that_cannot_start_leaves_no_directory_behind(tmp_path):
@@ -227,5 +328,42 @@ def test_a_run_that_cannot_start_leaves_no_directory_behind(tmp_path):
         train(small_config(env_id="CartPole-v1"), tmp_path / "run")
     with pytest.raises(ValueError, match="actor maps observations"):
         train(small_config(), tmp_path / "run", actor=WrongActor())
+    with pytest.raises(BufferTooLarge, match="the replay buffer needs"):
+        train(small_config(buffer_size=10**13, total_steps=10**12), tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"invalid seed=4294967295 \(and seed \+ num_seeds - 1 = 4294967296\)"):
+        train(small_config(seed=2**32 - 1), tmp_path / "run", num_seeds=2)
     assert not (tmp_path / "run").exists()
     assert train(small_config(total_steps=250), tmp_path / "run").step == 250  # the retry is not refused
+
+
+def test_seeds_must_lie_in_32_bits():
+    for seed in (-1, 2**32, 2**32 + 7):
+        with pytest.raises(ConfigError, match=rf"invalid seed={seed}: must lie in \[0, 2\*\*32 - 1\]"):
+            ddpgx.Config(seed=seed)
+    assert ddpgx.Config(seed=2**32 - 1).seed == 2**32 - 1
+
+
+def test_notes_for_schedules_that_do_not_do_what_they_seem(tmp_path):
+    notes = []
+    result = ddpgx.train(small_config(num_envs=3, total_steps=50, learning_starts=60), tmp_path / "run",
+                         progress=False, print_fn=notes.append)
+    assert result.step == 51
+    assert "note: total_steps=50 is not a multiple of num_envs=3: every iteration steps all 3 environments, so " \
+           "the run ends at step 51" in notes
+    assert "note: learning_starts=60 > total_steps=50: the run acts randomly throughout and makes no gradient " \
+           "step" in notes
+
+
+def test_an_evaluation_without_a_time_limit_stops_early_with_what_to_do(tmp_path):
+    from ddpgx.evaluate import UNLIMITED_EPISODE_STEPS
+    from tests.probe_envs import TruncatedOnly
+
+    endless = lambda: TruncatedOnly(limit=10**9)  # noqa: E731  (never truncates: no time limit)
+    with pytest.raises(ddpgx.EnvError, match=r"has no time limit and an evaluation episode ran 10,000 steps without "
+                                             r"ending: give its episodes a limit with --max-episode-steps"):
+        train(small_config(env_id="endless", total_steps=50, learning_starts=50), tmp_path / "run", make_env=endless)
+    assert UNLIMITED_EPISODE_STEPS == 10_000
+    result = train(small_config(env_id="endless", total_steps=50, learning_starts=50, max_episode_steps=20),
+                   tmp_path / "limited", make_env=endless)
+    assert [r["length"] for r in csv_rows(tmp_path / "limited", "episodes")] == ["20", "20"]
+    assert result.final_returns.shape == (1, 2)

@@ -7,8 +7,6 @@ of an exported policy) and `import ddpgx.config` do not pull in JAX.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 __version__ = "0.1.0"
@@ -22,7 +20,8 @@ _EXPORTS = {
     "ddpgx.policy": ("Policy", "load_policy"),
     "ddpgx.export": ("ExportError", "export_onnx", "export_numpy"),
     "ddpgx.presets": ("PRESETS", "from_preset"),
-    "ddpgx.train": ("TrainResult", "build_agent", "train"),
+    "ddpgx.rundir": ("RunLocked", "find_run"),
+    "ddpgx.loop": ("TrainResult", "build_agent", "train", "resume"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_MODULE_OF)
@@ -38,16 +37,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
-
-
-class _Package(types.ModuleType):
-    """`ddpgx.train` is the function `train`, as it always was: importing the submodule of the same
-    name (`ddpgx/train.py`, reachable as sys.modules["ddpgx.train"]) does not replace it."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "train" and isinstance(value, types.ModuleType):
-            value = value.train
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -7,11 +7,14 @@ runs several independent agents at once by `jax.vmap` over a leading seed axis o
              y        = r + gamma * (1 - terminated) * Q_phi'(s', pi_theta'(s'))
     actor:   J(theta) = -mean_batch Q_phi(s, pi_theta(s))   (the deterministic policy gradient)
     targets: theta'  <- tau * theta + (1 - tau) * theta'   (and the same for phi')
+
+The networks' forward passes in training (`Network.apply_train`) also return their variables with
+any new non-trained state (batch statistics); for the default networks these are the variables
+unchanged. `networks.py` is the one place that knows about it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -50,7 +53,7 @@ class Metrics(NamedTuple):
     critic_loss: jnp.ndarray
     actor_loss: jnp.ndarray
     q: jnp.ndarray
-    """Mean Q(s, a) over the batch."""
+    """Mean Q(s, a) over the batch, from the critic before its step."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,61 +83,49 @@ class DDPG:
             updates=jnp.zeros((), jnp.int32),
         )
 
-    def q(self, critic: Params, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
-        """Q(s, a), one value per row."""
-        return self.critic.apply(critic, obs, action).reshape(obs.shape[0])
-
-    def q_train(self, critic: Params, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
-        """Q(s, a) in training mode (minibatch statistics, which are not kept); `q` without batch norm."""
-        return train_apply(self.critic, critic, obs, action)[0].reshape(obs.shape[0])
-
     def act(self, actor: Params, obs: jnp.ndarray) -> jnp.ndarray:
         """pi(s) in [-1, 1], without exploration noise."""
         return self.actor.apply(actor, obs)
 
-    def td_target(self, actor_target: Params, critic_target: Params, batch: Batch) -> jnp.ndarray:
-        """y = r + gamma * (1 - terminated) * Q'(s', pi'(s')); only termination stops bootstrapping.
+    def q(self, critic: Params, obs: jnp.ndarray, action: jnp.ndarray) -> tuple[jnp.ndarray, Params]:
+        """Q(s, a) in training mode, one value per row, and the critic's variables after the pass."""
+        q, critic = self.critic.apply_train(critic, obs, action)
+        return q.reshape(obs.shape[0]), critic
 
-        With batch normalization the target networks normalize with the statistics of the
-        minibatch of next observations, as every network does in training (the running averages
-        are for acting and evaluation only); their own running averages are left as they are.
-        """
-        next_action, _ = train_apply(self.actor, actor_target, batch.next_obs)
-        next_q = self.q_train(critic_target, batch.next_obs, next_action)
+    def td_target(self, actor_target: Params, critic_target: Params, batch: Batch) -> jnp.ndarray:
+        """y = r + gamma * (1 - terminated) * Q'(s', pi'(s')); only termination stops bootstrapping."""
+        next_action, _ = self.actor.apply_train(actor_target, batch.next_obs)
+        next_q, _ = self.q(critic_target, batch.next_obs, next_action)
         not_terminated = 1.0 - batch.terminated.astype(next_q.dtype)
         return batch.reward + self.gamma * not_terminated * next_q
 
     def critic_loss(self, critic: Params, target: jnp.ndarray, batch: Batch) -> tuple[jnp.ndarray, tuple]:
-        """Mean squared error between Q(s, a) and the (fixed) target y; also returns mean Q and
-        the critic's new batch statistics (None without batch normalization)."""
-        q, stats = train_apply(self.critic, critic, batch.obs, batch.action)
-        q = q.reshape(batch.obs.shape[0])
-        return jnp.mean((q - target) ** 2), (jnp.mean(q), stats)
+        """Mean squared error between Q(s, a) and the (fixed) target y; also returns mean Q and the
+        critic's variables after the forward pass."""
+        q, critic = self.q(critic, batch.obs, batch.action)
+        return jnp.mean((q - target) ** 2), (jnp.mean(q), critic)
 
-    def actor_loss(self, actor: Params, critic: Params, obs: jnp.ndarray) -> tuple[jnp.ndarray, Any]:
-        """-mean Q(s, pi(s)); its gradient in `actor` is the deterministic policy gradient.
-
-        Also returns the actor's new batch statistics (None without batch normalization). The
-        critic normalizes with the minibatch's statistics too, without keeping them: its running
-        averages move only in `critic_loss`.
-        """
-        action, stats = train_apply(self.actor, actor, obs)
-        return -jnp.mean(self.q_train(critic, obs, action)), stats
+    def actor_loss(self, actor: Params, critic: Params, obs: jnp.ndarray) -> tuple[jnp.ndarray, Params]:
+        """-mean Q(s, pi(s)); its gradient in `actor` is the deterministic policy gradient. Also
+        returns the actor's variables after the forward pass."""
+        action, actor = self.actor.apply_train(actor, obs)
+        q, _ = self.q(critic, obs, action)
+        return -jnp.mean(q), actor
 
     def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, Metrics]:
         """One gradient step of the critic, then of the actor (on the new critic), then the targets."""
         target = jax.lax.stop_gradient(self.td_target(state.actor_target, state.critic_target, batch))
-        (critic_loss, (q, critic_stats)), critic_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
+        (critic_loss, (q, critic)), critic_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
             state.critic, target, batch
         )
         critic_step, critic_opt = self.critic_optimizer.update(critic_grad, state.critic_opt, state.critic)
-        critic = with_stats(optax.apply_updates(state.critic, critic_step), critic_stats)
+        critic = optax.apply_updates(critic, critic_step)
 
-        (actor_loss, actor_stats), actor_grad = jax.value_and_grad(self.actor_loss, has_aux=True)(
+        (actor_loss, actor), actor_grad = jax.value_and_grad(self.actor_loss, has_aux=True)(
             state.actor, critic, batch.obs
         )
         actor_step, actor_opt = self.actor_optimizer.update(actor_grad, state.actor_opt, state.actor)
-        actor = with_stats(optax.apply_updates(state.actor, actor_step), actor_stats)
+        actor = optax.apply_updates(actor, actor_step)
 
         new_state = AgentState(
             actor=actor,
@@ -151,33 +142,6 @@ class DDPG:
         """`update` over a leading axis of batches in one compiled loop; returns the mean metrics."""
         state, metrics = jax.lax.scan(self.update, state, batches)
         return state, jax.tree.map(jnp.mean, metrics)
-
-
-def train_apply(network: Network, variables: Params, *inputs: jnp.ndarray) -> tuple[jnp.ndarray, Any]:
-    """A forward pass in training mode.
-
-    Networks with batch normalization (flax variables holding "batch_stats") normalize with the
-    minibatch's statistics and return their updated running statistics; others return None.
-    The gradient reaching "batch_stats" is exactly zero, so optimizers leave them unchanged.
-    """
-    if isinstance(variables, Mapping) and "batch_stats" in variables:
-        out, mutated = network.apply(variables, *inputs, train=True, mutable=["batch_stats"])
-        return out, mutated["batch_stats"]
-    return network.apply(variables, *inputs), None
-
-
-def with_stats(variables: Params, stats: Any) -> Params:
-    return variables if stats is None else {**variables, "batch_stats": stats}
-
-
-def weight_matrices(variables: Params) -> Any:
-    """A mask selecting the weight matrices (arrays of 2 or more dimensions) among the trainable
-    parameters, for L2 weight decay: biases, batch-norm scales and statistics are left out."""
-    trainable = variables["params"] if isinstance(variables, Mapping) and "params" in variables else variables
-    mask = jax.tree.map(lambda x: x.ndim >= 2, trainable)
-    if trainable is variables:
-        return mask
-    return {k: mask if k == "params" else jax.tree.map(lambda _: False, v) for k, v in variables.items()}
 
 
 def polyak(online: Params, target: Params, tau: float) -> Params:

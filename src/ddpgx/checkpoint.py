@@ -1,11 +1,11 @@
 """Checkpoints: everything needed to continue one seed's run exactly where it stopped.
 
 A checkpoint is a directory `checkpoints/step_<step>/` holding
-    meta.json    format version, ddpgx version, step, config, the replay sampler's RNG state,
-                 episode count, observation shape, action bounds, the actor's and critic's type
-    state.npz    every array: agent parameters, targets, optimizer states (by pytree path), the
-                 exploration key, noise state, current observations, episode counters, and the
-                 next action when the last learning call has already computed it
+    meta.json    format version, ddpgx version, step, config, the number of rows of each log file
+                 at this step, observation shape, action bounds, the actor's and critic's type
+    state.npz    the seed's loop state (`loop.SeedState`), every array by its pytree path: agent
+                 parameters, targets, optimizer states, the exploration key, noise state, current
+                 observations, episode counters, recent returns, the last update's metrics
     envs.pkl     the environments' state (physics, RNGs, time-limit counters)
     replay.npz   the replay buffer (if `save_buffer`)
 It is written into a temporary directory, each file flushed to disk, then renamed into place in
@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-FORMAT = 1
+FORMAT = 2
 PREFIX = "step_"
 
 
@@ -96,8 +96,8 @@ def _write(path: Path, write) -> None:
 
 
 def save(run_dir: Path, step: int, meta: dict[str, Any], arrays: dict[str, np.ndarray],
-         env_state: bytes | None, replay: dict[str, np.ndarray] | None, keep: int) -> Path:
-    """Write a checkpoint atomically and keep only the `keep` newest ones."""
+         env_state: bytes | None, replay: dict[str, np.ndarray] | None) -> Path:
+    """Write a checkpoint atomically (older ones are removed by `prune`)."""
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(".tmp-*"):
@@ -127,9 +127,15 @@ def save(run_dir: Path, step: int, meta: dict[str, Any], arrays: dict[str, np.nd
             f"cannot write the checkpoint {final}: {error.strerror or error}; "
             + (f"the last good checkpoint {kept} is kept" if kept else "no earlier checkpoint exists")
         ) from None
-    for old in list_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def prune(run_dirs: list[Path], keep: int) -> None:
+    """Keep the `keep` newest checkpoints of each seed's run directory. Called once every seed has
+    saved, so a kill between two seeds' saves leaves a step that all seeds still have."""
+    for run_dir in run_dirs:
+        for old in list_checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 class Checkpoint:
@@ -175,6 +181,6 @@ class Checkpoint:
             raise CheckpointError(f"{path} is truncated or corrupted ({type(error).__name__}: {error})") from None
 
     def subtree(self, prefix: str) -> dict[str, np.ndarray]:
-        """The arrays saved under `prefix/`, with the prefix removed."""
-        start = len(prefix) + 1
-        return {k[start:]: v for k, v in self.arrays.items() if k.startswith(prefix + "/")}
+        """The arrays whose path starts with `prefix` (such as ".agent.actor"), with the prefix removed."""
+        return {k[len(prefix):]: v for k, v in self.arrays.items()
+                if k.startswith(prefix) and k[len(prefix):][:1] in ("", "[", ".")}

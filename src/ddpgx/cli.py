@@ -1,36 +1,23 @@
 """The command line: `ddpgx train | eval | plot | export`.
 
-`ddpgx train` has one flag per Config field, generated from the dataclass: the flag's type,
-choices and default come from the field, its help text from the field's docstring.
+`ddpgx train` has one flag per Config field, generated from the dataclass: the flag's type and
+choices come from the field's type, its help text from the field's metadata, and the default it
+shows from the preset that `--preset` names (`ddpgx train --preset paper --help` shows the paper's
+values): what `--help` shows is what runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
 import sys
 import typing
 from pathlib import Path
 from typing import Any
 
-from ddpgx.config import Config, ConfigError
+from ddpgx.config import GENERAL_DEFAULTS, TASK_DEFAULTS, Config, ConfigError, check_seed
 
 EPILOG = "Errors exit with status 2 and one line that says what was wrong."
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass, read from its source."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    docs = {}
-    for node, following in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)):
-            docs[node.target.id] = " ".join(following.value.value.split())
-    return docs
 
 
 def parse_int(text: str) -> int:
@@ -48,14 +35,31 @@ def parse_int(text: str) -> int:
     return int(value)
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def shown_default(name: str, preset: str) -> str:
+    """The default of a field as `--help` shows it under `preset`."""
+    from ddpgx.presets import preset_values
+
+    values = preset_values(preset)
+    if name in values:
+        return f"{values[name]!r}" + ("" if preset == "default" else f", from the {preset} preset")
+    if name in GENERAL_DEFAULTS:
+        by_value: dict[Any, list[str]] = {}
+        for env_id, task_values in TASK_DEFAULTS.items():
+            by_value.setdefault(task_values.get(name, GENERAL_DEFAULTS[name]), []).append(env_id)
+        per_task = "; ".join(f"{value!r} on {', '.join(envs)}" for value, envs in by_value.items())
+        return f"{per_task}; {GENERAL_DEFAULTS[name]!r} on other tasks"
+    return repr(next(f.default for f in dataclasses.fields(Config) if f.name == name))
+
+
+def add_config_flags(parser: argparse.ArgumentParser, preset: str) -> None:
     hints = typing.get_type_hints(Config)
-    docs = field_docs(Config)
-    group = parser.add_argument_group("config", "every field of ddpgx.Config (defaults shown)")
+    title = "every field of ddpgx.Config, with the " + ("Config defaults" if preset == "default" else
+                                                        f"values of the {preset} preset")
+    group = parser.add_argument_group("config", title)
     for field in dataclasses.fields(Config):
         hint = hints[field.name]
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{docs.get(field.name, '')} (default: {field.default!r})".replace("%", "%%")
+        help_text = f"{field.metadata['help']} (default: {shown_default(field.name, preset)})".replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": field.name, "default": None, "help": help_text}
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -63,7 +67,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs["choices"] = typing.get_args(hint)
         elif typing.get_origin(hint) is tuple:
             kwargs.update(type=parse_int, nargs="+", metavar="N")
-        elif hint is int:
+        elif hint in (int, int | None):
             kwargs.update(type=parse_int, metavar="N")
         elif hint is float:
             kwargs.update(type=float, metavar="X")
@@ -78,7 +82,7 @@ def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(preset: str = "default") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddpgx", description="Deep Deterministic Policy Gradient on JAX.",
                                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"ddpgx {_version()}")
@@ -88,15 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train DDPG agents; every Config field is a flag.", epilog=EPILOG)
     train.add_argument("--run-dir", type=Path, help="where the run is written (default: runs/ENV__seedN__TIME)")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run in --run-dir from its latest checkpoint; flags may raise --total-steps")
+                       help="continue the run in --run-dir from its latest checkpoint, with its saved config and "
+                            "seeds; flags may change only what is logged and saved, and raise --total-steps")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run in --run-dir")
-    train.add_argument("--num-seeds", type=parse_int, default=1, metavar="N",
-                       help="train N independent agents (seeds SEED..SEED+N-1) in one process, one directory each")
-    train.add_argument("--preset", default="default", metavar="NAME",
+    train.add_argument("--num-seeds", type=parse_int, default=None, metavar="N",
+                       help="train N independent agents (seeds SEED..SEED+N-1) in one process, one directory each "
+                            "(default: 1)")
+    train.add_argument("--preset", default=None, metavar="NAME",
                        help="a cited hyperparameter set: default, paper (Lillicrap et al. 2016), td3-paper "
-                            "(Fujimoto et al. 2018's DDPG); flags override single fields (default: default)")
+                            "(Fujimoto et al. 2018's DDPG); flags override single fields; --preset NAME --help shows "
+                            "its values (default: default)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_flags(train)
+    add_config_flags(train, preset)
 
     ev = commands.add_parser("eval", help="evaluate a trained run without exploration noise", epilog=EPILOG)
     ev.add_argument("run_dir", type=Path, help="a run directory (or one checkpoint directory)")
@@ -126,32 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ddpgx.train import train
+    from ddpgx.loop import resume, train
 
     changes = config_changes(args)
     if args.resume:
         if args.run_dir is None:
             raise ConfigError("--resume needs --run-dir: the run to continue")
-        saved = args.run_dir / "config.json"
-        if not saved.exists():
-            seed_dirs = sorted(args.run_dir.glob("seed_*/config.json"))
-            if not seed_dirs:
-                raise ConfigError(f"cannot resume {args.run_dir}: it holds no ddpgx run (no config.json)")
-            saved = seed_dirs[0]
-        config = Config.load(saved).replace(**changes)
-        if args.num_seeds == 1 and saved.parent != args.run_dir:
-            args.num_seeds = len(list(args.run_dir.glob("seed_*/config.json")))
+        if args.preset is not None:
+            raise ConfigError("--preset sets up a new run; a resumed run keeps the config saved in its directory "
+                              "(leave --preset out)")
+        if args.num_seeds is not None:
+            raise ConfigError("--num-seeds sets up a new run; a resumed run keeps its seeds (leave --num-seeds out)")
+        result = resume(args.run_dir, progress=not args.no_progress, **changes)
     else:
         from ddpgx.presets import from_preset
 
-        config = from_preset(args.preset, changes.pop("env_id", Config.env_id), **changes)
-    result = train(config, args.run_dir, num_seeds=args.num_seeds, resume=args.resume, overwrite=args.overwrite,
-                   progress=not args.no_progress)
-    root = result.run_dirs[0] if len(result.run_dirs) == 1 else result.run_dirs[0].parent
+        config = from_preset(args.preset or "default", changes.pop("env_id", Config.env_id), **changes)
+        result = train(config, args.run_dir, num_seeds=args.num_seeds, overwrite=args.overwrite,
+                       progress=not args.no_progress)
     if result.interrupted:
-        print(f"resume with: ddpgx train --run-dir {root} --resume")
+        print(f"resume with: ddpgx train --run-dir {result.run_dir} --resume")
         return 130
-    print(f"run saved in {root}")
+    print(f"run saved in {result.run_dir}")
     return 0
 
 
@@ -167,7 +170,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ConfigError(f"invalid --episodes {args.episodes}: must be at least 1")
     seed = policy.config.seed if args.seed is None else args.seed
-    make_env = env_factory(policy.config.env_id)
+    check_seed(seed, "--seed")
+    make_env = env_factory(policy.config.env_id, policy.config.max_episode_steps)
     returns = evaluate(lambda obs: policy.act_unit(obs[0])[None], make_env, [seed], args.episodes,
                        policy.config.env_id)[0]
     print(f"{policy.config.env_id}, step {policy.step}, {args.episodes} noise-free episodes: "
@@ -176,7 +180,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.video is not None:
         from ddpgx.envs import record_video
 
-        paths = record_video(policy, policy.config.env_id, args.video, args.episodes, seed)
+        paths = record_video(policy, policy.config.env_id, args.video, args.episodes, seed,
+                             policy.config.max_episode_steps)
         print(f"videos: {', '.join(str(p) for p in paths)}")
     return 0 if np.isfinite(returns).all() else 1
 
@@ -198,7 +203,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_preset_of(argv)).parse_args(argv)
     from ddpgx.checkpoint import CheckpointError
     from ddpgx.envs import EnvError
     from ddpgx.export import ExportError
@@ -211,6 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ddpgx: interrupted", file=sys.stderr)
         return 130
+
+
+def _preset_of(argv: list[str]) -> str:
+    """The preset named on the command line, so that `--help` can show its values."""
+    from ddpgx.presets import PRESETS
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default="default")
+    known, _ = pre.parse_known_args(argv)
+    return known.preset if known.preset in PRESETS else "default"
 
 
 def _version() -> str:

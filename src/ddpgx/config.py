@@ -1,8 +1,12 @@
 """The one configuration of a ddpgx run.
 
-Every field has a docstring; the command line takes its `--help` text from it (see `cli.py`), so
-the documentation of a flag and of the Python API is written once. Each default says where it
-comes from; `docs/algorithm.md` lists them with their sources.
+Every field carries its help text as metadata; the command line shows it under `--help`, so the
+documentation of a flag and of the Python API is written once. Each default says where it comes
+from; `docs/algorithm.md` lists them with their sources.
+
+A field whose default depends on the task (today only `learning_starts`) is given as None and
+resolved from `TASK_DEFAULTS` for `env_id`: `Config(env_id="Hopper-v5")` is exactly what
+`ddpgx train --env Hopper-v5` runs.
 """
 
 from __future__ import annotations
@@ -11,98 +15,127 @@ import dataclasses
 import json
 import math
 import numbers
+import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-NOISE_KINDS = ("gaussian", "ou")
-INITS = ("lecun_normal", "fan_in_uniform")
+NoiseKind = Literal["gaussian", "ou"]
+Init = Literal["lecun_normal", "fan_in_uniform"]
+NOISE_KINDS = typing.get_args(NoiseKind)
+INITS = typing.get_args(Init)
+
+SEED_LIMIT = 2**32
+"""Seeds are in [0, 2**32): JAX's PRNGKey keeps 32 bits of a seed, so larger ones would repeat smaller ones."""
+
+# Fujimoto et al. 2018 start with 10,000 uniformly random steps on HalfCheetah and Ant and with 1,000
+# on their other tasks (the authors' run_experiments.sh). Pendulum-v1 is not one of their tasks; it
+# gets the value of their smaller ones.
+SHORT_RANDOM_START = ("Pendulum-v1", "Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5",
+                      "InvertedDoublePendulum-v5", "Reacher-v5")
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {env_id: {"learning_starts": 1_000} for env_id in SHORT_RANDOM_START}
+GENERAL_DEFAULTS: dict[str, Any] = {"learning_starts": 10_000}
+"""The values of the task-dependent fields for a task that TASK_DEFAULTS does not name."""
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message says which one and what to do."""
 
 
+def option(default: Any, help: str) -> Any:
+    """A Config field with its help text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def task_default(name: str, env_id: str) -> Any:
+    """The default of a task-dependent field for `env_id`."""
+    return TASK_DEFAULTS.get(env_id, {}).get(name, GENERAL_DEFAULTS[name])
+
+
+def check_seed(seed: Any, what: str = "seed", count: int = 1) -> None:
+    """Seeds seed .. seed + count - 1 must be integers in [0, 2**32)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ConfigError(f"invalid {what}={seed!r}: must be an integer")
+    if seed < 0 or seed + count > SEED_LIMIT:
+        last = f" (and seed + num_seeds - 1 = {seed + count - 1})" if count > 1 else ""
+        raise ConfigError(f"invalid {what}={seed}{last}: seeds must lie in [0, 2**32 - 1] "
+                          f"(JAX keeps 32 bits of a seed, so larger ones would repeat smaller ones)")
+
+
 @dataclass(frozen=True)
 class Config:
     """Hyperparameters and run settings of DDPG training."""
 
-    env_id: str = "Pendulum-v1"
-    """Gymnasium environment id (a registered id, or 'module:EnvName' to import one)."""
-    total_steps: int = 20_000
-    """Environment steps to train for, counted per seed over all parallel environments."""
-    seed: int = 0
-    """Seed of everything random in the run: same seed, same machine, same result bit for bit."""
-    num_envs: int = 1
-    """Environments stepping together (a Gymnasium vector env with SAME_STEP autoreset)."""
+    env_id: str = option("Pendulum-v1", "Gymnasium environment id (a registered id, or 'module:EnvName' to import one).")
+    total_steps: int = option(20_000, "Environment steps to train for, counted per seed over all parallel environments "
+                                      "(RL Zoo's Pendulum-v1 budget).")
+    seed: int = option(0, "Seed of everything random in the run, in [0, 2**32): same seed, same machine, same result "
+                          "bit for bit.")
+    num_envs: int = option(1, "Environments stepping together (a Gymnasium vector env with SAME_STEP autoreset).")
+    max_episode_steps: int = option(0, "Time limit of an episode in steps, in training and evaluation (a truncation, "
+                                       "which bootstraps); 0 keeps the environment's own limit.")
 
     # --- the seed's algorithm ---
-    gamma: float = 0.99
-    """Discount factor of the Bellman target (Lillicrap et al. 2016, section 7)."""
-    tau: float = 0.005
-    """Polyak rate of the target networks: target <- tau * online + (1 - tau) * target (Fujimoto et al. 2018)."""
-    batch_size: int = 256
-    """Transitions per gradient step (Haarnoja et al. 2018; Stable-Baselines3's default)."""
-    buffer_size: int = 1_000_000
-    """Capacity of the replay buffer, in transitions per seed (Lillicrap et al. 2016)."""
-    actor_lr: float = 3e-4
-    """Adam learning rate of the actor (CleanRL's DDPG default; Haarnoja et al. 2018 for SAC)."""
-    critic_lr: float = 3e-4
-    """Adam learning rate of the critic (CleanRL's DDPG default; Haarnoja et al. 2018 for SAC)."""
-    actor_hidden: tuple[int, ...] = (256, 256)
-    """Hidden layer widths of the actor MLP (ReLU)."""
-    critic_hidden: tuple[int, ...] = (256, 256)
-    """Hidden layer widths of the critic MLP (ReLU)."""
-    critic_action_layer: int = 0
-    """Hidden layer of the critic that the action joins: 0 the input (Fujimoto et al. 2018), 1 the second layer (Lillicrap et al. 2016)."""
-    critic_weight_decay: float = 0.0
-    """L2 weight decay of the critic's weight matrices, added to the gradient before Adam (Lillicrap et al. 2016 used 1e-2)."""
-    hidden_init: Literal["lecun_normal", "fan_in_uniform"] = "fan_in_uniform"
-    """Initial weights of the layers: 'lecun_normal' (flax's default, zero biases) or 'fan_in_uniform' (weights and biases uniform in +-1/sqrt(fan_in): PyTorch's nn.Linear default, and Lillicrap et al. 2016's hidden layers)."""
-    final_init: float = 0.0
-    """If positive, the last layers' weights and biases start uniform in [-final_init, final_init] (Lillicrap et al. 2016: 3e-3); 0 initializes them as the other layers (hidden_init)."""
-    batch_norm: bool = False
-    """Batch normalization as Lillicrap et al. 2016 used it: on the state input and every hidden layer of the actor, and on the critic's state input and its layers before the action."""
+    gamma: float = option(0.99, "Discount factor of the Bellman target (Lillicrap et al. 2016, section 7).")
+    tau: float = option(0.005, "Polyak rate of the target networks: target <- tau * online + (1 - tau) * target "
+                               "(Fujimoto et al. 2018).")
+    batch_size: int = option(256, "Transitions per gradient step (Haarnoja et al. 2018; Stable-Baselines3's default).")
+    buffer_size: int = option(1_000_000, "Capacity of the replay buffer, in transitions per seed (Lillicrap et al. 2016).")
+    actor_lr: float = option(3e-4, "Adam learning rate of the actor (CleanRL's DDPG default).")
+    critic_lr: float = option(3e-4, "Adam learning rate of the critic (CleanRL's DDPG default).")
+    actor_hidden: tuple[int, ...] = option((256, 256), "Hidden layer widths of the actor MLP (ReLU; CleanRL's DDPG).")
+    critic_hidden: tuple[int, ...] = option((256, 256), "Hidden layer widths of the critic MLP (ReLU; CleanRL's DDPG).")
+    critic_action_layer: int = option(0, "Hidden layer of the critic that the action joins: 0 the input (Fujimoto et "
+                                         "al. 2018), 1 the second layer (Lillicrap et al. 2016).")
+    critic_weight_decay: float = option(0.0, "L2 weight decay of the critic's weight matrices, added to the gradient "
+                                             "before Adam (Lillicrap et al. 2016 used 1e-2).")
+    hidden_init: Init = option("fan_in_uniform", "Initial weights of the layers: fan_in_uniform (weights and biases "
+                                                 "uniform in +-1/sqrt(fan_in), PyTorch's nn.Linear default, as CleanRL "
+                                                 "and SB3) or lecun_normal (flax's default, zero biases).")
+    final_init: float = option(0.0, "If positive, the last layers' weights and biases start uniform in "
+                                    "[-final_init, final_init] (Lillicrap et al. 2016: 3e-3); 0 initializes them as the "
+                                    "other layers.")
+    batch_norm: bool = option(False, "Batch normalization as Lillicrap et al. 2016 used it: on the state input and "
+                                     "every hidden layer of the actor, and on the critic's layers before the action.")
 
     # --- schedule ---
-    learning_starts: int = 10_000
-    """Steps of uniformly random actions before learning starts (10,000: Fujimoto et al. 2018 on HalfCheetah and Ant; the default preset uses 1,000 on Pendulum-v1)."""
-    train_freq: int = 1
-    """Update every this many vector-env steps (the seed: after each new transition)."""
-    gradient_steps: int = 1
-    """Gradient steps per update, per environment (the seed: one per transition)."""
+    learning_starts: int | None = option(None, "Steps of uniformly random actions before learning starts; by default "
+                                               "1,000 on Pendulum-v1, Hopper-v5, Walker2d-v5, InvertedPendulum-v5, "
+                                               "InvertedDoublePendulum-v5 and Reacher-v5, 10,000 on other tasks "
+                                               "(Fujimoto et al. 2018).")
+    train_freq: int = option(1, "Update every this many vector-env steps (the seed: after each new transition).")
+    gradient_steps: int = option(1, "Gradient steps per update, per environment (the seed: one per transition).")
 
     # --- exploration ---
-    noise: Literal["gaussian", "ou"] = "gaussian"
-    """Exploration noise added in the [-1, 1] action space: 'gaussian' or 'ou' (Ornstein-Uhlenbeck)."""
-    noise_sigma: float = 0.1
-    """Scale of the exploration noise (0.1 Gaussian: Fujimoto et al. 2018; the paper's OU used 0.2)."""
-    ou_theta: float = 0.15
-    """Mean-reversion rate of the Ornstein-Uhlenbeck noise (Lillicrap et al. 2016)."""
-    ou_dt: float = 1e-2
-    """Time step of the Ornstein-Uhlenbeck process (as in OpenAI Baselines)."""
+    noise: NoiseKind = option("gaussian", "Exploration noise added in the [-1, 1] action space: gaussian, or ou "
+                                          "(Ornstein-Uhlenbeck).")
+    noise_sigma: float = option(0.1, "Scale of the exploration noise (0.1 Gaussian: Fujimoto et al. 2018; the paper's "
+                                     "OU used 0.2).")
+    ou_theta: float = option(0.15, "Mean-reversion rate of the Ornstein-Uhlenbeck noise (Lillicrap et al. 2016).")
+    ou_dt: float = option(1e-2, "Time step of the Ornstein-Uhlenbeck process (as in OpenAI Baselines).")
 
     # --- evaluation, logging, checkpoints ---
-    eval_every: int = 5_000
-    """Noise-free evaluation every this many steps (0 disables periodic evaluation; the final one always runs)."""
-    eval_episodes: int = 10
-    """Episodes per noise-free evaluation."""
-    log_every: int = 1_000
-    """Write training metrics every this many steps."""
-    checkpoint_every: int = 10_000
-    """Save a checkpoint every this many steps (0: only the final one)."""
-    keep_checkpoints: int = 2
-    """How many of the latest checkpoints to keep on disk."""
-    save_buffer: bool = True
-    """Store the replay buffer in checkpoints; needed for an exact resume."""
-    tensorboard: bool = True
-    """Also write training metrics as TensorBoard event files."""
+    eval_every: int = option(5_000, "Noise-free evaluation every this many steps (0: only the final one; Fujimoto et "
+                                    "al. 2018).")
+    eval_episodes: int = option(10, "Episodes per noise-free evaluation (Fujimoto et al. 2018).")
+    log_every: int = option(1_000, "Write training metrics every this many steps.")
+    checkpoint_every: int = option(10_000, "Save a checkpoint every this many steps (0: only the final one).")
+    keep_checkpoints: int = option(2, "How many of the latest checkpoints to keep on disk.")
+    save_buffer: bool = option(True, "Store the replay buffer in checkpoints; needed for an exact resume.")
+    tensorboard: bool = option(True, "Also write training metrics as TensorBoard event files.")
 
     def __post_init__(self) -> None:
         # tuples arrive as lists from JSON and from the command line
         for name in ("actor_hidden", "critic_hidden"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+            if isinstance(getattr(self, name), (list, tuple)):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        derived = []
+        for name in GENERAL_DEFAULTS:
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, task_default(name, self.env_id if isinstance(self.env_id, str) else ""))
+                derived.append(name)
+        object.__setattr__(self, "_derived", tuple(derived))
         self.validate()
 
     def validate(self) -> None:
@@ -115,6 +148,8 @@ class Config:
         hints = typing.get_type_hints(type(self))
         for field in dataclasses.fields(self):
             value, hint = getattr(self, field.name), hints[field.name]
+            if hint == int | None:
+                hint = int
             expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint)
             if not isinstance(value, bool) and (hint is float and isinstance(value, numbers.Real)
                                                 or hint is int and isinstance(value, numbers.Integral)):
@@ -122,17 +157,23 @@ class Config:
                 object.__setattr__(self, field.name, value)
             if expected and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
                 fail(field.name, f"must be {expected}, not {type(value).__name__}")
-            if typing.get_origin(hint) is tuple and not all(isinstance(w, int) and not isinstance(w, bool) for w in value):
+            if typing.get_origin(hint) is tuple and not (
+                    isinstance(value, tuple) and all(isinstance(w, int) and not isinstance(w, bool) for w in value)):
                 fail(field.name, "must be a sequence of integers")
+            if typing.get_origin(hint) is Literal and value not in typing.get_args(hint):
+                fail(field.name, f"choose one of {', '.join(typing.get_args(hint))}")
             if isinstance(value, float) and not math.isfinite(value):
                 fail(field.name, "must be a finite number")
-        if not isinstance(self.env_id, str) or not self.env_id:
+        if not self.env_id:
             fail("env_id", "give a Gymnasium environment id such as 'Pendulum-v1'")
+        if not 0 <= self.seed < SEED_LIMIT:
+            fail("seed", "must lie in [0, 2**32 - 1] (JAX keeps 32 bits of a seed, so larger ones would repeat "
+                         "smaller ones)")
         if not 0.0 < self.tau <= 1.0:
             fail("tau", "must be in (0, 1]; 1 copies the online networks into the targets")
         if not 0.0 <= self.gamma <= 1.0:
             fail("gamma", "must be in [0, 1]")
-        for name in ("total_steps", "learning_starts", "eval_every", "checkpoint_every"):
+        for name in ("total_steps", "learning_starts", "eval_every", "checkpoint_every", "max_episode_steps"):
             if getattr(self, name) < 0:
                 fail(name, "must be zero or positive")
         for name in ("num_envs", "batch_size", "buffer_size", "train_freq", "gradient_steps",
@@ -147,27 +188,25 @@ class Config:
             if getattr(self, name) <= 0:
                 fail(name, "must be positive")
         for name in ("actor_hidden", "critic_hidden"):
-            if any(int(w) < 1 for w in getattr(self, name)):
+            if any(w < 1 for w in getattr(self, name)):
                 fail(name, "layer widths must be at least 1")
         if self.critic_action_layer < 0 or self.critic_action_layer > max(len(self.critic_hidden) - 1, 0):
             fail("critic_action_layer", f"must be between 0 and {max(len(self.critic_hidden) - 1, 0)} "
                  f"(the critic has {len(self.critic_hidden)} hidden layers)")
-        if self.critic_weight_decay < 0 or self.final_init < 0:
-            fail("critic_weight_decay" if self.critic_weight_decay < 0 else "final_init", "must be zero or positive")
-        if self.hidden_init not in INITS:
-            fail("hidden_init", f"choose one of {', '.join(INITS)}")
-        if self.noise not in NOISE_KINDS:
-            fail("noise", f"choose one of {', '.join(NOISE_KINDS)}")
-        if self.noise_sigma < 0:
-            fail("noise_sigma", "must be zero or positive")
-        if self.ou_theta < 0 or self.ou_dt <= 0:
-            fail("ou_theta" if self.ou_theta < 0 else "ou_dt", "must be positive")
+        for name in ("critic_weight_decay", "final_init", "noise_sigma", "ou_theta"):
+            if getattr(self, name) < 0:
+                fail(name, "must be zero or positive")
+        if self.ou_dt <= 0:
+            fail("ou_dt", "must be positive")
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again). A task-dependent field that was not set
+        explicitly follows a change of `env_id`."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        if "env_id" in changes:
+            changes = {**{name: None for name in self._derived}, **changes}
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,7 +223,11 @@ class Config:
         return cls(**values)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write the config as JSON, atomically: a crash leaves the old file or the new one."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Config:

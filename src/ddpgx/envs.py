@@ -24,8 +24,13 @@ class EnvError(ValueError):
     """An environment cannot be used by ddpgx; the message says why and what to do."""
 
 
-def env_factory(env_id: str, **kwargs: Any) -> EnvFactory:
-    """A function that makes the environment `env_id`, with ddpgx's errors for the common mistakes."""
+def env_factory(env_id: str, max_episode_steps: int = 0, **kwargs: Any) -> EnvFactory:
+    """A function that makes the environment `env_id`, with ddpgx's errors for the common mistakes.
+
+    `max_episode_steps` > 0 replaces the environment's registered time limit.
+    """
+    if max_episode_steps:
+        kwargs["max_episode_steps"] = max_episode_steps
 
     def make() -> gym.Env:
         try:
@@ -42,6 +47,19 @@ def env_factory(env_id: str, **kwargs: Any) -> EnvFactory:
             raise EnvError(f"unknown environment {env_id!r}: {error}{hint}") from None
 
     return make
+
+
+def with_time_limit(make_env: EnvFactory, max_episode_steps: int) -> EnvFactory:
+    """`make_env` with its episodes truncated after `max_episode_steps` steps (0: unchanged)."""
+    if not max_episode_steps:
+        return make_env
+    return lambda: gym.wrappers.TimeLimit(make_env(), max_episode_steps)
+
+
+def has_time_limit(env: gym.Env) -> bool:
+    """Whether the environment's episodes are truncated by a time limit."""
+    return (any(isinstance(layer, gym.wrappers.TimeLimit) for layer in _layers(env))
+            or getattr(env.spec, "max_episode_steps", None) is not None)
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, name: str) -> None:
@@ -75,9 +93,6 @@ class ActionScaler(NamedTuple):
 
     def to_env(self, action: np.ndarray) -> np.ndarray:
         return self.low + (np.asarray(action, np.float64) + 1.0) * 0.5 * (self.high - self.low)
-
-    def to_agent(self, action: np.ndarray) -> np.ndarray:
-        return 2.0 * (np.asarray(action, np.float64) - self.low) / (self.high - self.low) - 1.0
 
 
 class Step(NamedTuple):
@@ -150,6 +165,7 @@ class Envs:
         self.action_dim = int(self.vector.single_action_space.shape[0])
         self.scaler = ActionScaler.from_space(self.vector.single_action_space)
         self.action_dtype = self.vector.single_action_space.dtype
+        self.time_limited = has_time_limit(self.vector.envs[0])
 
     def _split(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x).reshape(self.num_seeds, self.num_envs, *np.shape(x)[1:])
@@ -258,7 +274,7 @@ def _set_mujoco_state(layer: Any, state: np.ndarray) -> None:
 
 
 def record_video(policy: Callable[[np.ndarray], np.ndarray], env_id: str, folder: Any, episodes: int,
-                 seed: int) -> list[Any]:
+                 seed: int, max_episode_steps: int = 0) -> list[Any]:
     """Record `episodes` noise-free episodes of `policy` (environment units) as MP4 files in `folder`."""
     from pathlib import Path
 
@@ -268,7 +284,7 @@ def record_video(policy: Callable[[np.ndarray], np.ndarray], env_id: str, folder
         raise EnvError("recording a video needs moviepy: pip install 'ddpgx[video]'") from None
     folder = Path(folder)
     env = gym.wrappers.RecordVideo(
-        env_factory(env_id, render_mode="rgb_array")(), str(folder), episode_trigger=lambda _: True,
+        env_factory(env_id, max_episode_steps, render_mode="rgb_array")(), str(folder), episode_trigger=lambda _: True,
         name_prefix=env_id.replace("/", "_").replace(":", "_"), disable_logger=True,
     )
     try:

@@ -8,14 +8,16 @@ evaluation touches the training environments or their random state.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
 
-from ddpgx.envs import EnvFactory, Envs
+from ddpgx.envs import EnvError, EnvFactory, Envs
 
 EVAL_STREAM = 1
-MAX_EPISODE_STEPS = 1_000_000
+UNLIMITED_EPISODE_STEPS = 10_000
+"""Where an evaluation episode of an environment without a time limit is stopped, with an error."""
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 """Maps observations (seeds, episodes, *obs_shape) to actions in [-1, 1] (seeds, episodes, action_dim)."""
@@ -33,15 +35,17 @@ class Evaluator:
         obs = self.envs.reset(self.seeds, stream=EVAL_STREAM)
         returns = np.zeros((len(self.seeds), self.episodes))
         running = np.ones_like(returns, bool)
-        for _ in range(MAX_EPISODE_STEPS):
+        for t in itertools.count(1):
             step = self.envs.step(np.asarray(policy(obs)))
             returns += np.where(running, step.reward, 0.0)
             running &= ~(step.terminated | step.truncated)
             if not running.any():
                 return returns
+            if t == UNLIMITED_EPISODE_STEPS and not self.envs.time_limited:
+                raise EnvError(f"{self.name} has no time limit and an evaluation episode ran {t:,} steps without "
+                               f"ending: give its episodes a limit with --max-episode-steps (Config.max_episode_steps)")
             obs = step.obs
-        raise RuntimeError(f"{self.name}: an evaluation episode ran {MAX_EPISODE_STEPS} steps without ending; "
-                           f"add a time limit (gymnasium.wrappers.TimeLimit)")
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.envs.close()

@@ -31,7 +31,8 @@ from ddpgx import checkpoint as ckpt
 from ddpgx import numpy_policy
 from ddpgx.checkpoint import CheckpointError
 from ddpgx.networks import Actor
-from ddpgx.policy import Policy, load_policy
+from ddpgx.policy import ACTOR, Policy, load_policy
+from ddpgx.rundir import seed_dirs
 
 # Opset 17 and IR version 8 came with onnx 1.12 (2022); onnxruntime 1.12 and later load them.
 OPSET = 17
@@ -73,7 +74,7 @@ def resolve(source: str | Path | Policy) -> Policy:
         return source
     run_dir = Path(source)
     path = run_dir if (run_dir / "meta.json").exists() else ckpt.latest_checkpoint(run_dir)
-    seeds = sorted(run_dir.glob("seed_*"))
+    seeds = list(seed_dirs(run_dir).values())
     if path is None and seeds:
         raise CheckpointError(f"{run_dir} holds {len(seeds)} seeds: export one seed's directory, "
                               f"one of {', '.join(str(s) for s in seeds)}")
@@ -82,12 +83,12 @@ def resolve(source: str | Path | Policy) -> Policy:
     checkpoint = ckpt.Checkpoint(path)
     if checkpoint.meta.get("actor", "default") != "default":  # recorded since ddpgx 0.1.0's checkpoints
         raise unsupported(str(run_dir))
-    saved = {k for k in checkpoint.arrays if k.startswith("agent/.actor[")}
+    saved = set(checkpoint.subtree(ACTOR))
     try:
         policy = load_policy(run_dir, path)
     except CheckpointError:  # the files are readable (read above) but do not fit the default actor
         raise unsupported(str(run_dir)) from None
-    if saved != {f"agent/.actor{k}" for k in ckpt.flatten(policy.params)}:
+    if saved != set(ckpt.flatten(policy.params)):
         raise unsupported(str(run_dir))
     return policy
 
@@ -134,6 +135,7 @@ def fold(source: str | Path | Policy) -> FoldedPolicy:
 
 def _write_atomically(path: Path, write) -> Path:
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:

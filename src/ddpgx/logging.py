@@ -1,27 +1,37 @@
-"""What a run writes as it goes: CSV files, TensorBoard event files and the console progress bar.
+"""What a run writes as it goes: CSV files and TensorBoard event files.
 
 Files of a run directory:
     metrics.csv   step, critic_loss, actor_loss, q, recent_return, episodes, steps_per_s
     episodes.csv  step, env, return, length           (one row per finished training episode)
     eval.csv      step, mean_return, std_return, episodes, min_return, max_return
-    tb/           the same metrics as TensorBoard scalars (if enabled)
-On resume, rows past the checkpoint's step are dropped, so the files read as one uninterrupted run.
+    tb/           the same values as TensorBoard scalars (if enabled): train/<metric>,
+                  train/episode_return, eval/<column>
+
+A checkpoint records how many rows each file had when it was written (`RunLogger.rows`). A
+resumed run cuts the files back to those rows and tells TensorBoard to drop the events from the
+checkpoint's step on (tensorboardX's `purge_step`), then writes that step's kept rows to TensorBoard
+again; so after any interruption the logs read as one uninterrupted run.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import time
 from pathlib import Path
 from typing import Any
 
-METRICS = ("step", "critic_loss", "actor_loss", "q", "recent_return", "episodes", "steps_per_s")
-EPISODES = ("step", "env", "return", "length")
-EVAL = ("step", "mean_return", "std_return", "episodes", "min_return", "max_return")
+COLUMNS = {
+    "metrics": ("step", "critic_loss", "actor_loss", "q", "recent_return", "episodes", "steps_per_s"),
+    "episodes": ("step", "env", "return", "length"),
+    "eval": ("step", "mean_return", "std_return", "episodes", "min_return", "max_return"),
+}
+WALL_CLOCK = {"metrics": ("steps_per_s",)}
+"""Columns that measure time, not learning: they differ between a resumed and an uninterrupted run."""
 
 
 class CSVLog:
-    """Appends rows to a CSV file with a fixed header; `truncate(step)` drops rows past a step."""
+    """Appends rows to a CSV file with a fixed header."""
 
     def __init__(self, path: Path, columns: tuple[str, ...]):
         self.path, self.columns = path, columns
@@ -33,14 +43,17 @@ class CSVLog:
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([_format(row.get(c, "")) for c in self.columns])
 
-    def truncate(self, step: int) -> None:
-        rows = read_csv(self.path)
-        with open(self.path, "w", newline="") as f:
+    def keep(self, count: int) -> list[dict[str, str]]:
+        """Cut the file back to its first `count` rows; returns the rows kept."""
+        rows = read_csv(self.path)[:count]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(self.columns)
             for row in rows:
-                if float(row["step"]) <= step:
-                    writer.writerow([row.get(c, "") for c in self.columns])
+                writer.writerow([row.get(c, "") for c in self.columns])
+        tmp.replace(self.path)
+        return rows
 
 
 def _format(value: Any) -> Any:
@@ -49,47 +62,74 @@ def _format(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> float | None:
+    """A finite number from a row value (a number, or the text of a CSV cell); None otherwise."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def read_csv(path: str | Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
-class RunLogger:
-    """All logs of one seed's run directory."""
+def scalars(kind: str, row: dict[str, Any]) -> list[tuple[str, float]]:
+    """The TensorBoard scalars of one row of a log file."""
+    if kind == "episodes":
+        pairs = [("train/episode_return", row["return"])]
+    else:
+        prefix = "train" if kind == "metrics" else "eval"
+        pairs = [(f"{prefix}/{name}", value) for name, value in row.items() if name != "step"]
+    return [(tag, number) for tag, value in pairs if (number := _number(value)) is not None]
 
-    def __init__(self, run_dir: Path, tensorboard: bool):
-        self.metrics = CSVLog(run_dir / "metrics.csv", METRICS)
-        self.episodes = CSVLog(run_dir / "episodes.csv", EPISODES)
-        self.eval = CSVLog(run_dir / "eval.csv", EVAL)
+
+class RunLogger:
+    """All logs of one seed's run directory.
+
+    `rows`, when resuming, is the row count of each file recorded in the checkpoint of `step`.
+    """
+
+    def __init__(self, run_dir: Path, tensorboard: bool, rows: dict[str, int] | None = None, step: int = 0):
+        self.files = {kind: CSVLog(run_dir / f"{kind}.csv", columns) for kind, columns in COLUMNS.items()}
+        self.rows = {kind: 0 for kind in COLUMNS}
+        self.last_step = {kind: -1 for kind in COLUMNS}
+        kept: dict[str, list[dict[str, str]]] = {}
+        if rows is not None:
+            for kind, log in self.files.items():
+                kept[kind] = log.keep(rows.get(kind, 0))
+                self.rows[kind] = len(kept[kind])
+                self.last_step[kind] = int(float(kept[kind][-1]["step"])) if kept[kind] else -1
         self.tb = None
         if tensorboard:
             from tensorboardX import SummaryWriter  # imported only when used
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            # a file name of its own (tensorboardX names files by the second and opens them for writing),
+            # which sorts after the files of earlier writers, as TensorBoard reads them in name order
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=step if rows is not None else None,
+                                    filename_suffix=f".{time.time_ns()}")
+            for kind, rows_of_kind in kept.items():  # the purged step's rows that the checkpoint kept
+                for row in rows_of_kind:
+                    if int(float(row["step"])) == step:
+                        self._tensorboard(kind, row, step)
 
-    def truncate(self, step: int) -> None:
-        for log in (self.metrics, self.episodes, self.eval):
-            log.truncate(step)
+    def write(self, kind: str, row: dict[str, Any]) -> None:
+        self.files[kind].write(row)
+        self.rows[kind] += 1
+        self.last_step[kind] = row["step"]
+        self._tensorboard(kind, row, row["step"])
 
-    def log_metrics(self, row: dict[str, Any]) -> None:
-        self.metrics.write(row)
-        self._scalars("train", row)
-
-    def log_episode(self, step: int, env: int, episode_return: float, length: int) -> None:
-        self.episodes.write({"step": step, "env": env, "return": episode_return, "length": length})
+    def _tensorboard(self, kind: str, row: dict[str, Any], step: int) -> None:
         if self.tb is not None:
-            self.tb.add_scalar("train/episode_return", episode_return, step)
+            for tag, value in scalars(kind, row):
+                self.tb.add_scalar(tag, value, step)
 
-    def log_eval(self, row: dict[str, Any]) -> None:
-        self.eval.write(row)
-        self._scalars("eval", row)
-
-    def _scalars(self, prefix: str, row: dict[str, Any]) -> None:
-        if self.tb is None:
-            return
-        for name, value in row.items():
-            if name != "step" and isinstance(value, (int, float)) and math.isfinite(value):
-                self.tb.add_scalar(f"{prefix}/{name}", value, row["step"])
+    def flush(self) -> None:
+        """Write buffered TensorBoard events to disk (at each checkpoint, so that a kill loses none it keeps)."""
+        if self.tb is not None:
+            self.tb.flush()
 
     def close(self) -> None:
         if self.tb is not None:

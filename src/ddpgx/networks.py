@@ -1,46 +1,75 @@
 """The actor pi(s) and the critic Q(s, a).
 
 Any network with `init(key, *inputs) -> params` and `apply(params, *inputs) -> output` can take the
-place of either: a `flax.linen.Module` has both, and a plain `(init, apply)` pair of functions is
-wrapped by `as_network`. The actor maps a batch of observations to actions in [-1, 1] (the agent's
-action space; `envs.ActionScaler` maps them to the environment's bounds); the critic maps a batch
-of (observation, action) pairs to one value each, shape (batch,) or (batch, 1).
+place of either: a `flax.linen.Module` has both, and so has a plain `(init, apply)` pair of
+functions. `as_network` wraps either into the `Network` the agent uses, which also knows the
+training-mode forward pass (the one place that knows about batch statistics). The actor maps a
+batch of observations to actions in [-1, 1] (the agent's action space; `envs.ActionScaler` maps
+them to the environment's bounds); the critic maps a batch of (observation, action) pairs to one
+value each, shape (batch,) or (batch, 1).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 
-class Network(Protocol):
-    def init(self, key: Any, *inputs: Any) -> Any: ...
+class Network(NamedTuple):
+    """A network as the agent uses it.
 
-    def apply(self, params: Any, *inputs: Any) -> Any: ...
-
-
-class FunctionNetwork(NamedTuple):
-    """An (init, apply) pair of pure functions, usable wherever a flax module is."""
+    `init(key, *inputs) -> variables`; `apply(variables, *inputs) -> output` in inference mode (for
+    acting and evaluation); `apply_train(variables, *inputs) -> (output, variables)`, a forward pass
+    in training mode, which also returns the variables with their new non-trained state (batch
+    statistics; the same variables for a network without such state).
+    """
 
     init: Callable[..., Any]
     apply: Callable[..., Any]
+    apply_train: Callable[..., tuple[Any, Any]]
+    module: Any = None
+    """The flax module or (init, apply) pair this was made from."""
 
 
 def as_network(network: Any, role: str) -> Network:
-    """Accept a flax module, an object with init/apply, or an (init, apply) pair."""
-    if hasattr(network, "init") and hasattr(network, "apply"):
+    """Accept a flax module, an object with init/apply, or an (init, apply) pair of functions.
+
+    A flax module whose variables hold "batch_stats" (batch normalization) normalizes with the
+    minibatch's statistics in training mode and returns its updated running statistics; their
+    gradient is exactly zero, so the optimizers leave them as `apply_train` returned them.
+    """
+    if isinstance(network, Network):
         return network
-    if isinstance(network, tuple) and len(network) == 2 and all(callable(f) for f in network):
-        return FunctionNetwork(*network)
-    raise TypeError(
-        f"the {role} must be a flax.linen.Module or an (init, apply) pair of functions, "
-        f"got {type(network).__name__}"
-    )
+    if hasattr(network, "init") and hasattr(network, "apply"):
+        init, apply = network.init, network.apply
+    elif isinstance(network, tuple) and len(network) == 2 and all(callable(f) for f in network):
+        init, apply = network
+    else:
+        raise TypeError(f"the {role} must be a flax.linen.Module or an (init, apply) pair of functions, "
+                        f"got {type(network).__name__}")
+
+    def apply_train(variables: Any, *inputs: Any) -> tuple[Any, Any]:
+        if isinstance(variables, Mapping) and "batch_stats" in variables:
+            out, mutated = apply(variables, *inputs, train=True, mutable=["batch_stats"])
+            return out, {**variables, "batch_stats": mutated["batch_stats"]}
+        return apply(variables, *inputs), variables
+
+    return Network(init, apply, apply_train, network)
+
+
+def weight_matrices(variables: Any) -> Any:
+    """A mask selecting the weight matrices (arrays of 2 or more dimensions) among the trainable
+    parameters, for L2 weight decay: biases, batch-norm scales and statistics are left out."""
+    trainable = variables["params"] if isinstance(variables, Mapping) and "params" in variables else variables
+    mask = jax.tree.map(lambda x: x.ndim >= 2, trainable)
+    if trainable is variables:
+        return mask
+    return {k: mask if k == "params" else jax.tree.map(lambda _: False, v) for k, v in variables.items()}
 
 
 def uniform_init(scale: float) -> Callable[..., jnp.ndarray]:

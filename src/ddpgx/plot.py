@@ -8,6 +8,7 @@ import numpy as np
 
 from ddpgx.config import ConfigError
 from ddpgx.logging import read_csv
+from ddpgx.rundir import seed_dirs
 
 
 def eval_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +30,7 @@ def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None) -> Path
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run_dir in run_dirs:
         run_dir = Path(run_dir)
-        seeds = sorted(p.parent for p in run_dir.glob("seed_*/eval.csv"))
+        seeds = [d for d in seed_dirs(run_dir).values() if (d / "eval.csv").exists()]
         if seeds:
             curves = [eval_curve(s) for s in seeds]
             length = min(len(steps) for steps, _ in curves)

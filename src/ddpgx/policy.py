@@ -12,7 +12,11 @@ import numpy as np
 from ddpgx import checkpoint as ckpt
 from ddpgx.config import Config
 from ddpgx.envs import ActionScaler
-from ddpgx.networks import Network, actor_from_config, as_network
+from ddpgx.rundir import seed_dirs
+from ddpgx.networks import actor_from_config, as_network
+
+ACTOR = ".agent.actor"
+"""Where a checkpoint's state.npz keeps the actor's parameters (the path of `loop.SeedState.agent.actor`)."""
 
 
 class Policy:
@@ -21,11 +25,11 @@ class Policy:
     `policy(obs)` takes one observation or a batch and returns the action(s) in environment units.
     """
 
-    def __init__(self, actor: Network, params: Any, scaler: ActionScaler, obs_shape: tuple[int, ...],
+    def __init__(self, actor: Any, params: Any, scaler: ActionScaler, obs_shape: tuple[int, ...],
                  config: Config | None = None, step: int | None = None):
         self.actor, self.params, self.scaler = actor, params, scaler
         self.obs_shape, self.config, self.step = tuple(obs_shape), config, step
-        self._apply = jax.jit(actor.apply)
+        self._apply = jax.jit(as_network(actor, "actor").apply)
 
     def act_unit(self, obs: np.ndarray) -> np.ndarray:
         """Actions in the agent's [-1, 1] for a batch of observations."""
@@ -52,15 +56,14 @@ def load_policy(run_dir: str | Path, checkpoint: str | Path | None = None, actor
     if path is None:
         if not run_dir.exists():
             raise ckpt.CheckpointError(f"{run_dir} does not exist")
-        seeds = sorted(run_dir.glob("seed_*"))
+        seeds = list(seed_dirs(run_dir).values())
         hint = f" (it holds several seeds: pass one of {', '.join(str(s) for s in seeds)})" if seeds else ""
         raise ckpt.CheckpointError(f"{run_dir} has no checkpoint{hint}")
     c = ckpt.Checkpoint(path)
     config = Config.from_dict(c.meta["config"])
     low, high = np.asarray(c.meta["action_low"]), np.asarray(c.meta["action_high"])
     obs_shape = tuple(c.meta["obs_shape"])
-    network = as_network(actor, "actor") if actor is not None else actor_from_config(config, len(low))
-    template = network.init(jax.random.PRNGKey(0), jnp.zeros((1, *obs_shape), jnp.float32))
-    arrays = {k[len(".actor"):]: v for k, v in c.subtree("agent").items() if k.startswith(".actor[")}
-    params = ckpt.unflatten(template, arrays, path / "state.npz")
+    network = actor if actor is not None else actor_from_config(config, len(low))
+    template = as_network(network, "actor").init(jax.random.PRNGKey(0), jnp.zeros((1, *obs_shape), jnp.float32))
+    params = ckpt.unflatten(template, c.subtree(ACTOR), path / "state.npz")
     return Policy(network, params, ActionScaler(low, high), obs_shape, config, c.step)

@@ -1,8 +1,9 @@
 """Experience replay: a preallocated ring buffer on the host, sampled uniformly.
 
 One buffer holds the transitions of every seed of a run, with a leading seed axis, so that a
-minibatch for all seeds is one gather and one copy to the device. Each seed samples with its own
-numpy Generator, so seed k of a multi-seed run samples exactly what a single run with seed k does.
+minibatch for all seeds is one gather and one copy to the device. The indices a seed samples at a
+step depend only on the seed and the step (`sample_indices`), so seed k of a multi-seed run draws
+exactly the indices a single run with seed k draws, and a resumed run needs no sampler state.
 
 All fields of a transition are packed into one float32 row, [obs | action | reward | next_obs |
 terminated], so a minibatch is one gather of contiguous rows (a few cache lines each, whatever the
@@ -15,11 +16,13 @@ allocated lazily: memory grows as the buffer fills.
 
 from __future__ import annotations
 
-from pathlib import Path
+import functools
+import os
 
 import numpy as np
 
 from ddpgx.agent import Batch
+from ddpgx.config import ConfigError
 
 FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
 
@@ -45,14 +48,59 @@ def unpack(rows, obs_shape: tuple[int, ...], action_dim: int) -> Batch:
     )
 
 
+class BufferTooLarge(ConfigError):
+    """The replay buffer would not fit in this machine's memory; the message gives both sizes."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:,.0f} {unit}" if unit == "bytes" else f"{nbytes:,.1f} {unit}"
+        nbytes /= 1024
+    raise AssertionError
+
+
 class ReplayBuffer:
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], action_dim: int, num_seeds: int = 1):
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], action_dim: int, num_seeds: int = 1,
+                 fills: int | None = None):
+        """A buffer of `capacity` transitions per seed. `fills`, if given, is how many transitions per
+        seed the run will store: the pages actually touched, which must fit in the available memory."""
         self.capacity = int(capacity)
         self.num_seeds = int(num_seeds)
         self.obs_shape, self.action_dim = tuple(obs_shape), int(action_dim)
         self.columns = columns(self.obs_shape, self.action_dim)
         width = self.columns["terminated"].stop
-        self.data = np.zeros((self.num_seeds, self.capacity, width), np.float32)
+        row = 4 * width
+        used = self.num_seeds * row * min(self.capacity, self.capacity if fills is None else fills)
+        available = available_memory()
+        if available is not None and used > available:
+            raise BufferTooLarge(
+                f"the replay buffer needs {_size(used)} ({self.num_seeds} seed(s) x "
+                f"{min(self.capacity, fills or self.capacity):,} transitions x {row} bytes) but this machine has "
+                f"{_size(available)} available: lower buffer_size (or num_seeds)")
+        try:
+            self.data = np.zeros((self.num_seeds, self.capacity, width), np.float32)
+        except MemoryError:
+            raise BufferTooLarge(
+                f"the replay buffer needs {_size(self.num_seeds * row * self.capacity)} of address space "
+                f"({self.num_seeds} seed(s) x {self.capacity:,} transitions x {row} bytes), which this machine "
+                f"cannot reserve ({_size(available) if available else 'unknown'} available): lower buffer_size"
+            ) from None
         self.pos = 0  # next slot to write
         self.size = 0  # filled slots
 
@@ -68,12 +116,6 @@ class ReplayBuffer:
         """A view of one field of every slot, shape (seeds, capacity, ...)."""
         return unpack(self.data, self.obs_shape, self.action_dim)._asdict()[name]
 
-    obs = property(lambda self: self.field("obs"))
-    action = property(lambda self: self.field("action"))
-    reward = property(lambda self: self.field("reward"))
-    next_obs = property(lambda self: self.field("next_obs"))
-    terminated = property(lambda self: self.field("terminated"))
-
     def add(self, obs, action, reward, next_obs, terminated) -> None:
         """Store one step of every environment of every seed; arrays have shape (seeds, envs, ...)."""
         num_envs = np.shape(reward)[1]
@@ -86,20 +128,10 @@ class ReplayBuffer:
         self.pos = int((self.pos + num_envs) % self.capacity)
         self.size = min(self.size + num_envs, self.capacity)
 
-    def sample_rows(self, rngs: list[np.random.Generator], batch_size: int, count: int = 1) -> np.ndarray:
-        """`count` minibatches of `batch_size` packed rows per seed, drawn uniformly from the filled slots.
-
-        Returns shape (seeds, count, batch_size, row width); seed k draws with rngs[k].
-        """
-        if self.size == 0:
-            raise ValueError("cannot sample from an empty replay buffer")
-        index = np.stack([rng.integers(0, self.size, size=(count, batch_size)) for rng in rngs])
-        seed = np.arange(self.num_seeds).reshape(-1, 1, 1)
-        return self.data[seed, index]
-
-    def sample(self, rngs: list[np.random.Generator], batch_size: int, count: int = 1) -> Batch:
-        """As `sample_rows`, split into a Batch of arrays of shape (seeds, count, batch_size, ...)."""
-        return unpack(self.sample_rows(rngs, batch_size, count), self.obs_shape, self.action_dim)
+    def sample_rows(self, indices: np.ndarray) -> np.ndarray:
+        """The packed rows at `indices` (seeds, ...) of each seed's own slots: shape (seeds, ..., row width)."""
+        seed = np.arange(self.num_seeds).reshape(-1, *([1] * (indices.ndim - 1)))
+        return self.data[seed, indices]
 
     def state_dict(self, seed: int) -> dict[str, np.ndarray]:
         """The filled part of one seed's buffer, in slot order, with the write position."""
@@ -119,10 +151,19 @@ class ReplayBuffer:
         self.data[seed, : len(data)] = data
         self.size, self.pos = len(data), int(state["pos"])
 
-    def save(self, path: str | Path, seed: int = 0) -> None:
-        with open(path, "wb") as f:
-            np.savez(f, **self.state_dict(seed))
 
-    def load(self, path: str | Path, seed: int = 0) -> None:
-        with np.load(path) as data:
-            self.load_state_dict(seed, {name: data[name] for name in data.files})
+def sample_indices(seeds: list[int], step: int, size: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Uniform indices into the `size` filled slots, shape (seeds, *shape), for the sampling at `step`.
+
+    Seed k draws from a Philox generator keyed by (k's sampler key, step): its own stream, a
+    function of the seed and the step alone (as `fold_in(explore_key, step)` is for exploration).
+    """
+    if size == 0:
+        raise ValueError("cannot sample from an empty replay buffer")
+    return np.stack([np.random.Generator(np.random.Philox(key=[_sampler_key(seed), step])).integers(0, size, shape)
+                     for seed in seeds])
+
+
+@functools.lru_cache(maxsize=1024)
+def _sampler_key(seed: int) -> int:
+    return int(np.random.SeedSequence([seed, 2]).generate_state(1, np.uint64)[0])

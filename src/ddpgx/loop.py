@@ -1,0 +1,454 @@
+"""The training loop, top to bottom.
+
+One loop trains one or several independent agents (seeds) at once: every array of the loop's
+state has a leading seed axis, and the jitted functions are `jax.vmap`s of the single-agent
+functions in `agent.py`. Each seed has its own environments, exploration noise, replay contents,
+random streams and run directory.
+
+Per iteration (every environment of every seed steps once):
+    1. act: uniformly random actions for the first `learning_starts` steps, then
+       clip(pi(s) + noise, -1, 1); the noise of an environment restarts with its episode;
+    2. step the environments; store (s, a, r, s', terminated) in the replay buffer;
+    3. every `train_freq` iterations, `gradient_steps` gradient steps per environment, in one
+       jitted call on minibatches sampled at once (one copy to the device);
+    4. log, evaluate, checkpoint when their step comes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ddpgx import checkpoint as ckpt
+from ddpgx.agent import DDPG, AgentState, Metrics
+from ddpgx.config import Config, ConfigError, check_seed
+from ddpgx.envs import EnvError, EnvFactory, Envs, Step, env_factory, with_time_limit
+from ddpgx.evaluate import Evaluator
+from ddpgx.logging import RunLogger
+from ddpgx.networks import actor_from_config, as_network, critic_from_config, weight_matrices
+from ddpgx.noise import make_noise, reset as reset_noise
+from ddpgx.replay import ReplayBuffer, sample_indices, unpack
+from ddpgx.rundir import RunDir, check_resumable, default_run_dir, find_run
+
+RECENT_EPISODES = 10
+
+
+class SeedState(NamedTuple):
+    """Everything one seed's training continues from, the replay buffer aside. The loop holds one
+    per seed stacked on a leading axis; a checkpoint holds one, array by array."""
+
+    agent: AgentState
+    explore_key: jax.Array
+    noise: jax.Array
+    """Exploration noise state, (envs, action_dim)."""
+    obs: np.ndarray
+    """The observations the next actions are taken from, (envs, *obs_shape)."""
+    done: np.ndarray
+    """(envs,): the episode ended at the last step, so its noise restarts."""
+    episode_return: np.ndarray
+    episode_length: np.ndarray
+    episodes: np.ndarray
+    """Finished training episodes."""
+    recent: np.ndarray
+    """The returns of the last RECENT_EPISODES finished episodes, oldest first; NaN before."""
+    metrics: Metrics
+    """The last update's losses and mean Q; NaN before the first update."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` returns: per seed, its run directory and final noise-free returns."""
+
+    config: Config
+    run_dirs: list[Path]
+    seeds: list[int]
+    final_returns: np.ndarray  # (seeds, eval_episodes); empty if interrupted
+    step: int
+    interrupted: bool = False
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's directory (with several seeds, the one holding `seed_<k>/`)."""
+        return self.run_dirs[0] if len(self.run_dirs) == 1 else self.run_dirs[0].parent
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.final_returns))
+
+
+def build_agent(config: Config, action_dim: int, actor: Any = None, critic: Any = None) -> DDPG:
+    """DDPG with the config's MLPs and Adam optimizers, or the given networks."""
+    critic_optimizer = optax.adam(config.critic_lr)
+    if config.critic_weight_decay > 0:  # L2 on the critic's weight matrices, added to the gradient before Adam
+        critic_optimizer = optax.chain(optax.add_decayed_weights(config.critic_weight_decay, mask=weight_matrices),
+                                       critic_optimizer)
+    return DDPG(
+        actor=as_network(actor if actor is not None else actor_from_config(config, action_dim), "actor"),
+        critic=as_network(critic if critic is not None else critic_from_config(config), "critic"),
+        actor_optimizer=optax.adam(config.actor_lr),
+        critic_optimizer=critic_optimizer,
+        gamma=config.gamma,
+        tau=config.tau,
+    )
+
+
+class StepFunctions(NamedTuple):
+    """The jitted functions of the loop: single-agent code, vmapped over the leading seed axis."""
+
+    act: Callable
+    """(actor, noise_state, obs, done, key, step, random) -> (action, noise_state): uniformly random
+    actions if `random` (static), else clip(pi(s) + noise, -1, 1); the noise restarts where done."""
+    learn: Callable
+    """(agent_state, rows) -> (agent_state, metrics): gradient steps on packed minibatch rows, split
+    on the device. The state is donated: XLA updates parameters and optimizer states in place."""
+    policy: Callable
+    """(actor, obs) -> pi(s), without noise."""
+
+
+def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int,
+                   obs_shape: tuple[int, ...]) -> StepFunctions:
+    def act(actor, noise_state, obs, done, key, step, random):
+        key = jax.random.fold_in(key, step)
+        noise_state = reset_noise(noise_state, done)
+        if random:
+            return jax.random.uniform(key, (num_envs, action_dim), minval=-1.0, maxval=1.0), noise_state
+        eps, noise_state = noise.sample(noise_state, key)
+        return jnp.clip(agent.act(actor, obs) + eps, -1.0, 1.0), noise_state
+
+    def learn(state, rows):
+        return agent.update_many(state, unpack(rows, obs_shape, action_dim))
+
+    return StepFunctions(
+        act=jax.jit(jax.vmap(act, in_axes=(0, 0, 0, 0, 0, None, None)), static_argnums=6),
+        learn=jax.jit(jax.vmap(learn), donate_argnums=0),
+        policy=jax.jit(jax.vmap(agent.act)),
+    )
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """The named keys of a seed: one initializes the networks, one drives exploration."""
+    init_key, explore_key = jax.random.split(jax.random.PRNGKey(seed))
+    return init_key, explore_key
+
+
+def initial_state(agent: DDPG, noise: Any, envs: Envs, seeds: list[int]) -> SeedState:
+    """Every seed's state before its first step, stacked on the seed axis (numpy)."""
+    init = jax.jit(agent.init)
+    obs_example = jnp.zeros((1, *envs.obs_shape), jnp.float32)
+    action_example = jnp.zeros((1, envs.action_dim), jnp.float32)
+    keys = [seed_keys(seed) for seed in seeds]
+    S, E = len(seeds), envs.num_envs
+    nan = np.full(S, np.nan, np.float32)
+    return SeedState(
+        agent=stack([init(init_key, obs_example, action_example) for init_key, _ in keys]),
+        explore_key=np.stack([np.asarray(explore_key) for _, explore_key in keys]),
+        noise=np.stack([np.asarray(noise.init((E, envs.action_dim)))] * S),
+        obs=envs.reset(seeds),
+        done=np.zeros((S, E), bool),
+        episode_return=np.zeros((S, E)),
+        episode_length=np.zeros((S, E), np.int64),
+        episodes=np.zeros(S, np.int64),
+        recent=np.full((S, RECENT_EPISODES), np.nan),
+        metrics=Metrics(nan, nan, nan),
+    )
+
+
+def end_step(state: SeedState, out: Step) -> tuple[SeedState, list[tuple[int, int, float, int]]]:
+    """The episode bookkeeping after a step: returns the new state and the finished episodes as
+    (seed index, env, return, length)."""
+    done = out.terminated | out.truncated
+    episode_return, episode_length = state.episode_return + out.reward, state.episode_length + 1
+    finished = [(int(s), int(j), float(episode_return[s, j]), int(episode_length[s, j])) for s, j in zip(*np.nonzero(done))]
+    recent, episodes = state.recent.copy(), state.episodes.copy()
+    for s, _, episode_return_, _ in finished:
+        recent[s] = np.append(recent[s, 1:], episode_return_)
+        episodes[s] += 1
+    return state._replace(obs=out.obs, done=done, episode_return=np.where(done, 0.0, episode_return),
+                          episode_length=np.where(done, 0, episode_length), episodes=episodes, recent=recent), finished
+
+
+def stack(trees: list[Any]) -> Any:
+    return jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *trees)
+
+
+def take(tree: Any, index: int) -> Any:
+    return jax.tree.map(lambda x: np.asarray(x[index]), tree)
+
+
+def network_name(network: Any) -> str:
+    """How a checkpoint records a network: 'default' (the config's MLP) or the custom network's type."""
+    return "default" if network is None else f"{type(network).__module__}.{type(network).__qualname__}"
+
+
+def train(
+    config: Config | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    num_seeds: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    actor: Any = None,
+    critic: Any = None,
+    make_env: EnvFactory | None = None,
+    progress: bool = True,
+    print_fn: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train `num_seeds` agents (seeds config.seed, config.seed + 1, ...) and evaluate them.
+
+    `run_dir` receives the run (with several seeds, one `seed_<k>/` directory per seed). With
+    `resume`, the run in `run_dir` continues from its latest checkpoint: its config and seeds are
+    read from the directory, and `config`, if given, may change only the fields in
+    `rundir.RESUMABLE_CHANGES` (see also `resume`). `actor`/`critic` replace the default MLPs (a
+    flax module or an (init, apply) pair); `make_env` replaces `gymnasium.make(config.env_id)`.
+    """
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resuming needs the run directory")
+        saved, saved_seeds = find_run(run_dir)
+        if num_seeds not in (None, saved_seeds):
+            raise ConfigError(f"{run_dir} holds {saved_seeds} seed(s), not {num_seeds}: leave num_seeds out to resume it")
+        if config is not None:
+            check_resumable(saved, config, Path(run_dir))
+        config, num_seeds = config or saved, saved_seeds
+    if config is None:
+        raise ConfigError("give a Config (for example ddpgx.Config() or ddpgx.from_preset(...)), or resume a run")
+    num_seeds = 1 if num_seeds is None else num_seeds
+    if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
+        raise ConfigError(f"invalid num_seeds={num_seeds!r}: must be an integer of at least 1")
+    check_seed(config.seed, "seed", num_seeds)
+    seeds = [config.seed + k for k in range(num_seeds)]
+    run = RunDir(run_dir if run_dir is not None else default_run_dir(config), seeds)
+    run.check(resume, overwrite)
+    S, E = num_seeds, config.num_envs
+    last_step = -(-config.total_steps // E) * E
+    if last_step != config.total_steps:
+        print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration steps "
+                 f"all {E} environments, so the run ends at step {last_step}")
+    if config.learning_starts > last_step:
+        print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run acts "
+                 f"randomly throughout and makes no gradient step")
+
+    with contextlib.ExitStack() as cleanup:
+        # Everything that can fail (environments, networks, the buffer's memory) happens before the
+        # run directory is written, so a run that cannot start leaves nothing behind.
+        make_env = with_time_limit(make_env, config.max_episode_steps) if make_env else \
+            env_factory(config.env_id, config.max_episode_steps)
+        envs = Envs(make_env, S, E, config.env_id)
+        cleanup.callback(envs.close)
+        A = envs.action_dim
+        agent = build_agent(config, A, actor, critic)
+        noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
+        buffer = ReplayBuffer(config.buffer_size, envs.obs_shape, A, S, fills=config.total_steps + E)
+        state = initial_state(agent, noise, envs, seeds)
+        evaluator = Evaluator(make_env, seeds, config.eval_episodes, config.env_id)
+        cleanup.callback(evaluator.close)
+        fns = step_functions(agent, noise, E, A, envs.obs_shape)
+
+        run.open(resume, overwrite, print_fn)
+        cleanup.callback(run.close)
+        step, log_rows = 0, [None] * S
+        if resume:
+            state, step, log_rows = restore(run, state, buffer, envs, config, print_fn)
+        run.write_configs([config.replace(seed=seed) for seed in seeds])
+        loggers = [RunLogger(d, config.tensorboard, rows, step) for d, rows in zip(run.seed_dirs, log_rows)]
+        for logger in loggers:
+            cleanup.callback(logger.close)
+        state = state._replace(agent=jax.device_put(state.agent))
+
+        def save_checkpoint() -> None:
+            check_finite(state.agent, step)
+            for logger in loggers:
+                logger.flush()
+            for s, seed_dir in enumerate(run.seed_dirs):
+                meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=seeds[s]).to_dict(),
+                        "log_rows": loggers[s].rows, "actor": network_name(actor), "critic": network_name(critic),
+                        "obs_shape": list(envs.obs_shape), "action_low": envs.scaler.low.tolist(),
+                        "action_high": envs.scaler.high.tolist()}
+                ckpt.save(seed_dir, step, meta, ckpt.flatten(take(state, s)), envs.get_state(s),
+                          buffer.state_dict(s) if config.save_buffer else None)
+            ckpt.prune(run.seed_dirs, config.keep_checkpoints)
+
+        evaluation = {"step": -1, "returns": None}
+
+        def evaluate() -> np.ndarray:
+            """Noise-free returns (seeds, episodes) at this step, logged once per step."""
+            if evaluation["step"] != step:
+                evaluation.update(step=step, returns=evaluator(lambda obs: fns.policy(state.agent.actor, obs)))
+            for s, logger in enumerate(loggers):
+                if logger.last_step["eval"] != step:
+                    logger.write("eval", eval_row(step, evaluation["returns"][s]))
+            return evaluation["returns"]
+
+        bar = progress_bar(config, step) if progress else None
+        if bar is not None:
+            cleanup.callback(bar.close)
+        saved_step, clock = step, (time.perf_counter(), step)
+        with _Interrupt() as interrupt:
+            while step < config.total_steps and not interrupt.requested:
+                # 1. act
+                action, noise_state = fns.act(state.agent.actor, state.noise, state.obs, state.done,
+                                              state.explore_key, np.uint32(step), step < config.learning_starts)
+                action = np.asarray(action)
+                # 2. step the environments and store the transitions
+                try:
+                    out = envs.step(action)
+                except (EnvError, FloatingPointError) as error:
+                    raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is kept") from None
+                buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated)
+                state, finished = end_step(state._replace(noise=noise_state), out)
+                previous, step = step, step + E
+                for s, env, episode_return, length in finished:
+                    loggers[s].write("episodes", {"step": step, "env": env, "return": episode_return, "length": length})
+                # 3. learn
+                if step >= config.learning_starts and (step // E) % config.train_freq == 0:
+                    index = sample_indices(seeds, step, buffer.size, (config.gradient_steps * E, config.batch_size))
+                    agent_state, metrics = fns.learn(state.agent, buffer.sample_rows(index))
+                    state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
+                # 4. log, evaluate, checkpoint
+                if _crossed(previous, step, config.log_every):
+                    now = time.perf_counter()
+                    rate, clock = (step - clock[1]) / max(now - clock[0], 1e-9), (now, step)
+                    for s, logger in enumerate(loggers):
+                        logger.write("metrics", metrics_row(state, s, step, rate))
+                    if bar is not None:
+                        bar.set_postfix(recent_return=round(float(np.nanmean(state.recent)), 1)
+                                        if np.isfinite(state.recent).any() else None, refresh=False)
+                if _crossed(previous, step, config.eval_every):
+                    evaluate()
+                if _crossed(previous, step, config.checkpoint_every):
+                    save_checkpoint()
+                    saved_step = step
+                if bar is not None:
+                    bar.update(step - previous)
+        if bar is not None:
+            bar.close()
+        if step != saved_step:
+            save_checkpoint()
+        if step < config.total_steps:
+            print_fn(f"interrupted at step {step}; checkpoint saved in {run.seed_dirs[0] / 'checkpoints'}")
+            return TrainResult(config, run.seed_dirs, seeds, np.zeros((S, 0)), step, interrupted=True)
+        returns = evaluate()
+    for seed, r in zip(seeds, returns):
+        print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
+                 f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
+    return TrainResult(config, run.seed_dirs, seeds, returns, step)
+
+
+def resume(run_dir: str | Path, *, actor: Any = None, critic: Any = None, make_env: EnvFactory | None = None,
+           progress: bool = True, print_fn: Callable[[str], None] = print, **changes: Any) -> TrainResult:
+    """Continue the run in `run_dir` from its latest checkpoint, exactly. `changes` may set the fields
+    in `rundir.RESUMABLE_CHANGES`, such as a larger `total_steps`; the seeds come from the directory."""
+    config, _ = find_run(run_dir)
+    return train(config.replace(**changes), run_dir, resume=True, actor=actor, critic=critic, make_env=make_env,
+                 progress=progress, print_fn=print_fn)
+
+
+def restore(run: RunDir, template: SeedState, buffer: ReplayBuffer, envs: Envs, config: Config,
+            print_fn: Callable[[str], None]) -> tuple[SeedState, int, list[dict[str, int]]]:
+    """Every seed's state, the buffer and the environments from the latest checkpoint all seeds have."""
+    paths = ckpt.common_checkpoints(run.seed_dirs)
+    states, log_rows = [], []
+    for s, path in enumerate(paths):
+        c = ckpt.Checkpoint(path)
+        step = c.step
+        if c.step > config.total_steps:
+            raise ConfigError(f"cannot resume {run.root} to total_steps={config.total_steps}: its checkpoint is at "
+                              f"step {c.step}; give a total_steps of at least {c.step}")
+        states.append(ckpt.unflatten(take(template, s), c.arrays, path / "state.npz"))
+        log_rows.append(c.meta["log_rows"])
+        if c.env_state is not None:
+            envs.set_state(s, c.env_state)
+        if c.has_replay:
+            buffer.load_state_dict(s, c.replay())
+        else:
+            print_fn(f"warning: {path} has no replay buffer; training continues with an empty one (not an exact resume)")
+    return stack(states), step, log_rows
+
+
+def progress_bar(config: Config, step: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=config.total_steps, initial=min(step, config.total_steps), unit="step", dynamic_ncols=True,
+                desc=config.env_id, mininterval=0.5 if sys.stderr.isatty() else 30)
+
+
+def metrics_row(state: SeedState, s: int, step: int, rate: float) -> dict[str, Any]:
+    """Seed s's row of metrics.csv; the losses stay empty before the first update."""
+    recent = state.recent[s]
+    row = {"step": step, "steps_per_s": rate, "episodes": int(state.episodes[s]),
+           "recent_return": float(np.nanmean(recent)) if np.isfinite(recent).any() else float("nan")}
+    if np.isfinite(state.metrics.critic_loss[s]):
+        row.update({name: float(value[s]) for name, value in state.metrics._asdict().items()})
+    return row
+
+
+def eval_row(step: int, returns: np.ndarray) -> dict[str, Any]:
+    return {"step": step, "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+            "episodes": len(returns), "min_return": float(returns.min()), "max_return": float(returns.max())}
+
+
+def _crossed(previous: int, step: int, every: int) -> bool:
+    return every > 0 and step // every > previous // every
+
+
+def check_finite_metrics(metrics: Metrics, step: int, seeds: list[int]) -> Metrics:
+    """Stop at the first update whose losses are not finite (the parameters would be next)."""
+    values = Metrics(*(np.asarray(m) for m in metrics))
+    if all(np.isfinite(v).all() for v in values):
+        return values
+    bad = [f"{name} of seed {seed}" for name, row in values._asdict().items() for seed, v in zip(seeds, row)
+           if not np.isfinite(v)]
+    raise FloatingPointError(
+        f"step {step}: {', '.join(bad)} became non-finite; training stopped and the last good checkpoint "
+        f"is kept (lower the learning rates, or check the rewards' scale)"
+    )
+
+
+def check_finite(state: AgentState, step: int) -> None:
+    for name in ("actor", "critic", "actor_target", "critic_target"):
+        if not all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(getattr(state, name))):
+            raise FloatingPointError(
+                f"step {step}: the {name} parameters became non-finite; training stopped and the "
+                f"checkpoint was not written, the last good one is kept"
+            )
+
+
+class _Interrupt:
+    """Turns Ctrl-C into a flag the loop checks between iterations, so the state saved is consistent."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self) -> _Interrupt:
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C stays Python's default
+            self.previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _version() -> str:
+    from ddpgx import __version__
+
+    return __version__
