@@ -435,7 +435,7 @@ def check_saved_config(job: Job, config: dict[str, Any]) -> None:
     """A run on disk must have been made with the same hyperparameters; otherwise say what to do."""
     if job.row.library == "ddpgx":
         import ddpgx
-        from ddpgx.train import check_resumable
+        from ddpgx.rundir import check_resumable
 
         for seed, seed_dir in zip(job.seeds, job.seed_dirs):
             if (seed_dir / "config.json").exists():
