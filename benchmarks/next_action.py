@@ -1,15 +1,14 @@
-"""Does computing the next action inside the learning call pay? The loop as it is against the same
-loop with the next action fused into `learn` (benchmarks/fused_next_action.patch), in one run.
+"""Does choosing the next actions inside the learning call pay? The loop as it is (its `learn`
+call updates the agent and returns the next step's actions) against the same loop with a separate
+`act` call at every step (benchmarks/separate_act.patch), in one run.
 
     python benchmarks/next_action.py [--reps 3] [--steps 5000] [--envs Pendulum-v1 HalfCheetah-v5]
 
-The loop calls `act` (one jitted call) at every step and `learn` (another) after it. The fused
-variant's `learn` also returns the next step's action, so a learning step makes one call instead of
-two. Both variants run speed.py's end-to-end worker (one update per step, batch 256, 256-256
-networks, 1,000 random steps, 1,000 untimed learning steps, then `--steps` timed ones), alternating
-variant by variant so that a change in the machine's speed hits both. The fused variant is built in
-a temporary git worktree of this commit with the patch applied. Writes next_action.json and
-next_action.md to --out.
+A learning step of the loop makes one jitted call; with a separate `act`, two. Both variants run
+speed.py's end-to-end worker (one update per step, batch 256, 256-256 networks, 1,000 random steps,
+1,000 untimed learning steps, then `--steps` timed ones), alternating variant by variant so that a
+change in the machine's speed hits both. The separate variant is built in a temporary git worktree
+of this commit with the patch applied. Writes next_action.json and next_action.md to --out.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from pathlib import Path
 from host import machine
 
 HERE = Path(__file__).resolve().parent
+SEPARATE, FUSED = "separate act call", "act in the learning call (the loop)"
 ROOT = HERE.parent
 
 
@@ -46,12 +46,12 @@ def main() -> None:
     args = parser.parse_args()
     results = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "fused"
+        tree = Path(tmp) / "separate"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), "HEAD"], check=True,
                        capture_output=True)
         try:
-            subprocess.run(["git", "-C", str(tree), "apply", str(HERE / "fused_next_action.patch")], check=True)
-            variants = {"separate act (the loop)": ROOT / "src", "act fused into learn": tree / "src"}
+            subprocess.run(["git", "-C", str(tree), "apply", str(HERE / "separate_act.patch")], check=True)
+            variants = {SEPARATE: tree / "src", FUSED: ROOT / "src"}
             for rep in range(args.reps):
                 for env_id in args.envs:
                     for name, src in variants.items():
@@ -63,10 +63,10 @@ def main() -> None:
     lines = [f"Command: `{results['command']}`  ", f"Machine: {results['machine']['cpu']}, "
              f"{results['machine']['cores']} cores; {results['machine']['date']}; ddpgx commit "
              f"{results['machine'].get('git')}", "",
-             "| task | separate act (the loop) steps/s | act fused into learn steps/s | fused / separate |",
+             f"| task | {SEPARATE} steps/s | {FUSED} steps/s | fused / separate |",
              "| --- | --- | --- | --- |"]
     for env_id, row in results["runs"].items():
-        separate, fused = (row[name] for name in ("separate act (the loop)", "act fused into learn"))
+        separate, fused = row[SEPARATE], row[FUSED]
         ratio = statistics.median(fused) / statistics.median(separate)
         results.setdefault("ratio_fused_over_separate", {})[env_id] = ratio
         cell = lambda v: f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})"  # noqa: E731

@@ -90,7 +90,7 @@ def worker_sb3(env_id: str, steps: int) -> dict:
 
 def worker_update() -> dict:
     """The update as the training loop runs it (loop.step_functions: vmapped, state donated, the
-    losses read back), alone: no environment, no sampling, no action."""
+    next actions chosen in the same call, the losses read back), alone: no environment, no sampling."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -106,6 +106,8 @@ def worker_update() -> dict:
     fns = step_functions(agent, make_noise("gaussian", HYPER["noise_sigma"]), 1, action_dim, (obs_dim,))
     width = ReplayBuffer(1, (obs_dim,), action_dim).data.shape[-1]
     rng = np.random.default_rng(0)
+    obs = np.zeros((1, 1, obs_dim), np.float32)
+    noise, done, key = np.zeros((1, 1, action_dim), np.float32), np.zeros((1, 1), bool), jax.random.PRNGKey(1)[None]
     out = {}
     for count in (1, 8):
         rows = rng.normal(size=(1, count, batch, width)).astype(np.float32)
@@ -114,16 +116,16 @@ def worker_update() -> dict:
                                                           jnp.zeros((1, action_dim)))]))
         learn = fns.learn
         if count == 1:
-            cost = learn.lower(state, rows).compile().cost_analysis()
+            cost = learn.lower(state, rows, noise, obs, done, key, np.uint32(0)).compile().cost_analysis()
             cost = cost[0] if isinstance(cost, list) else cost
             out["update_flops"] = float(cost["flops"])
-        state, metrics = learn(state, rows)
-        np.asarray(metrics.critic_loss)
+        state, metrics, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(0))
+        np.asarray(action)
         calls = 400 // count
         start = time.perf_counter()
-        for _ in range(calls):
-            state, metrics = learn(state, rows)
-            np.asarray(metrics.critic_loss)  # the loop reads the losses back after every call
+        for i in range(calls):
+            state, metrics, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(i))
+            np.asarray(metrics.critic_loss), np.asarray(action)  # the loop reads both back after every call
         out[f"update_us_fused{count}"] = (time.perf_counter() - start) / (calls * count) * 1e6
     for n in (256, 512):
         x = jnp.ones((256, n), jnp.float32)

@@ -1,4 +1,4 @@
-"""The command line: `ddpgx train | eval | plot | export`.
+"""The command line: `ddpgx train | sweep | eval | plot | export`.
 
 `ddpgx train` has one flag per Config field, generated from the dataclass: the flag's type and
 choices come from the field's type, its help text from the field's metadata, and the default it
@@ -113,9 +113,23 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
     ev.add_argument("--video", type=Path, default=None, metavar="DIR",
                     help="also record the episodes as MP4 files in DIR (needs: pip install 'ddpgx[video]')")
 
+    sweep = commands.add_parser(
+        "sweep", help="run a hyperparameter sweep on Ray Tune (needs: pip install 'ddpgx[ray]')", epilog=EPILOG,
+        description="Run the trials of a spec (tasks x presets x search space, several seeds per trial) on Ray "
+                    "Tune, then write a table per task (mean, IQM, bootstrap intervals) and learning curves.")
+    sweep.add_argument("spec", type=Path, help="the sweep's spec, a YAML file (see docs/sweeps.md)")
+    sweep.add_argument("--storage-path", type=Path, default=Path("sweeps"),
+                       help="where the sweep's directory is made, STORAGE_PATH/NAME; a cluster needs a directory "
+                            "every node sees (default: sweeps)")
+    sweep.add_argument("--address", default=None, metavar="HOST:PORT",
+                       help="join the Ray cluster at HOST:PORT (default: start Ray on this machine, on 127.0.0.1)")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the sweep whose driver died: finished trials stay, the others resume")
+
     plot = commands.add_parser("plot", help="plot learning curves of runs to a PNG", epilog=EPILOG)
     plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
-                      help="run directories; one with seed_* subdirectories is drawn as mean and range over seeds")
+                      help="run directories; one with seed_* subdirectories is drawn as mean and range over seeds; "
+                           "a sweep directory gives one panel per task and one line per trial")
     plot.add_argument("--out", type=Path, default=Path("learning_curve.png"), help="output PNG (default: learning_curve.png)")
     plot.add_argument("--title", default=None, help="plot title")
 
@@ -156,6 +170,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 130
     print(f"run saved in {result.run_dir}")
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ddpgx.sweep import sweep
+
+    result = sweep(args.spec, args.storage_path, address=args.address, resume=args.resume)
+    print(f"sweep saved in {result.sweep_dir}: {result.trials} trials, {result.errors} failed")
+    return 1 if result.errors else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -210,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     from ddpgx.export import ExportError
 
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "export": cmd_export}[args.command](args)
+        commands = {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "plot": cmd_plot, "export": cmd_export}
+        return commands[args.command](args)
     except (ConfigError, EnvError, CheckpointError, ExportError, FloatingPointError, OSError) as error:
         print(f"ddpgx {args.command}: error: {error}", file=sys.stderr)
         return 2

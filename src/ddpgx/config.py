@@ -100,10 +100,9 @@ class Config:
                                      "every hidden layer of the actor, and on the critic's layers before the action.")
 
     # --- schedule ---
-    learning_starts: int | None = option(None, "Steps of uniformly random actions before learning starts; by default "
-                                               "1,000 on Pendulum-v1, Hopper-v5, Walker2d-v5, InvertedPendulum-v5, "
-                                               "InvertedDoublePendulum-v5 and Reacher-v5, 10,000 on other tasks "
-                                               "(Fujimoto et al. 2018).")
+    learning_starts: int | None = option(None, "Steps of uniformly random actions before learning starts; its default "
+                                               "depends on the task, as in Fujimoto et al. 2018 (None: the task's "
+                                               "value from TASK_DEFAULTS).")
     train_freq: int = option(1, "Update every this many vector-env steps (the seed: after each new transition).")
     gradient_steps: int = option(1, "Gradient steps per update, per environment (the seed: one per transition).")
 

@@ -20,39 +20,73 @@ def eval_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array([float(r["step"]) for r in rows]), np.array([float(r["mean_return"]) for r in rows])
 
 
-def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None) -> Path:
-    """One line per run; a directory of seed_* runs is drawn as the mean over seeds and its min-max band."""
+def draw_run(ax, run_dir: Path, label: str) -> None:
+    """One run on `ax`: a single seed as a line; several (seed_* directories) as the mean over seeds
+    and its min-max band."""
+    seeds = [d for d in seed_dirs(run_dir).values() if (d / "eval.csv").exists()]
+    if seeds:
+        curves = [eval_curve(s) for s in seeds]
+        length = min(len(steps) for steps, _ in curves)
+        if length == 0:
+            raise ConfigError(f"{run_dir} has no evaluation yet")
+        steps = curves[0][0][:length]
+        returns = np.stack([r[:length] for _, r in curves])
+        ax.plot(steps, returns.mean(0), label=f"{label} ({len(seeds)} seeds)")
+        ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
+    else:
+        steps, returns = eval_curve(run_dir)
+        if len(steps) == 0:
+            raise ConfigError(f"{run_dir} has no evaluation yet")
+        ax.plot(steps, returns, marker="o", markersize=3, label=label)
+
+
+def _figure(panels: int):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for run_dir in run_dirs:
-        run_dir = Path(run_dir)
-        seeds = [d for d in seed_dirs(run_dir).values() if (d / "eval.csv").exists()]
-        if seeds:
-            curves = [eval_curve(s) for s in seeds]
-            length = min(len(steps) for steps, _ in curves)
-            if length == 0:
-                raise ConfigError(f"{run_dir} has no evaluation yet")
-            steps = curves[0][0][:length]
-            returns = np.stack([r[:length] for _, r in curves])
-            ax.plot(steps, returns.mean(0), label=f"{run_dir.name} ({len(seeds)} seeds)")
-            ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.25)
-        else:
-            steps, returns = eval_curve(run_dir)
-            if len(steps) == 0:
-                raise ConfigError(f"{run_dir} has no evaluation yet")
-            ax.plot(steps, returns, marker="o", markersize=3, label=run_dir.name)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("noise-free evaluation return")
-    ax.set_title(title or "ddpgx learning curves")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, panels, figsize=(7 * panels, 4.5), squeeze=False)
+    return plt, fig, list(axes[0])
+
+
+def _finish(plt, fig, axes, titles: list[str], out: Path) -> Path:
+    for ax, title in zip(axes, titles):
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("noise-free evaluation return")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None) -> Path:
+    """One line per run (a sweep directory: one panel per task, one line per trial)."""
+    if len(run_dirs) == 1 and (Path(run_dirs[0]) / "spec.json").exists():
+        return plot_sweep(Path(run_dirs[0]), out)
+    plt, fig, (ax,) = _figure(1)
+    for run_dir in run_dirs:
+        draw_run(ax, Path(run_dir), Path(run_dir).name)
+    return _finish(plt, fig, [ax], [title or "ddpgx learning curves"], out)
+
+
+def plot_sweep(sweep_dir: Path, out: Path) -> Path:
+    """A sweep's learning curves: one panel per task, one line (mean over seeds) per trial."""
+    from ddpgx.sweep import label, trial_rows
+
+    rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
+    if not rows:
+        raise ConfigError(f"{sweep_dir} has no evaluated trial yet")
+    varying = sorted({k for r in rows for k in r["params"]}) + (["preset"] if len({r["preset"] for r in rows}) > 1 else [])
+    tasks = sorted({r["task"] for r in rows})
+    plt, fig, axes = _figure(len(tasks))
+    for ax, task in zip(axes, tasks):
+        for r in rows:
+            if r["task"] == task:
+                draw_run(ax, r["run_dir"], label(r, varying))
+    return _finish(plt, fig, axes, tasks, out)

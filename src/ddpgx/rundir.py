@@ -124,35 +124,46 @@ class RunDir:
             d.mkdir(exist_ok=True)
 
     def lock(self, print_fn=print) -> None:
-        """Take the run's lock, or fail naming the process that holds it. The lock is an flock on
-        `.lock`: the kernel releases it when its process ends, however it ends, so a run whose writer
-        died is taken over."""
-        path = self.root / LOCK
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise ConfigError(f"cannot write to the run directory {self.root}: {error.strerror or error}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise RunLocked(f"the run directory {self.root} is in use by {owner}: wait for it to end, or stop it "
-                            f"(its lock is taken over once that process is gone)") from None
-        previous = os.pread(fd, 200, 0).decode(errors="replace").strip()
-        if previous:
-            print_fn(f"note: {self.root} was left by {previous}, which is gone; its lock is taken over")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = take_lock(self.root, print_fn)
 
     def close(self) -> None:
-        """Release the lock (the empty lock file stays: removing it would race with a new owner)."""
         if self._lock_fd is not None:
-            os.ftruncate(self._lock_fd, 0)
-            os.close(self._lock_fd)
+            release_lock(self._lock_fd)
             self._lock_fd = None
 
     def write_configs(self, configs: list[Config]) -> None:
         for d, config in zip(self.seed_dirs, configs):
             config.save(d / "config.json")
+
+
+def take_lock(root: Path, print_fn=print, what: str = "the run directory") -> int:
+    """Take the lock of a directory (a run's, or a sweep's), or fail naming the process that holds it.
+
+    The lock is an flock on `root/.lock`, which names its owner: the kernel releases it when its
+    process ends, however it ends, so a directory whose writer died is taken over. Returns the
+    descriptor to pass to `release_lock`.
+    """
+    path = Path(root) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ConfigError(f"cannot write to {what} {root}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise RunLocked(f"{what} {root} is in use by {owner}: wait for it to end, or stop it "
+                        f"(its lock is taken over once that process is gone)") from None
+    previous = os.pread(fd, 200, 0).decode(errors="replace").strip()
+    if previous:
+        print_fn(f"note: {root} was left by {previous}, which is gone; its lock is taken over")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    return fd
+
+
+def release_lock(fd: int) -> None:
+    """Release a lock (the empty lock file stays: removing it would race with a new owner)."""
+    os.ftruncate(fd, 0)
+    os.close(fd)

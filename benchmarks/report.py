@@ -1,0 +1,110 @@
+"""The returns benchmark's report: the sweeps of benchmarks/specs/ in one table per task.
+
+    python benchmarks/report.py SWEEP_DIR... [--out benchmarks/results/returns]
+
+Each row is one trial of one sweep: the library (ddpgx, or SB3 DDPG for the sweeps whose trainable is
+sb3_trainable.py), the preset, the fields the sweep sets apart from the preset's, the seeds' final
+noise-free returns with their mean and interquartile mean, each with a 95% stratified bootstrap
+interval (rliable, through ddpgx.stats), the median, the worst and the best seed, and every seed's
+value. Writes returns.md, returns.json and curves_<task>.png to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from host import machine
+
+from ddpgx.config import Config
+from ddpgx.presets import from_preset
+from ddpgx.stats import summarize
+from ddpgx.sweep import trial_rows
+
+
+def setting(row: dict, spec: dict) -> str:
+    """The fields of a trial that differ from its preset's values for the task (budget fields aside)."""
+    config = Config.load(next(iter(sorted(row["run_dir"].glob("**/config.json")))))
+    base = from_preset(row["preset"], row["task"])
+    skip = {"seed", "total_steps", "eval_every", "checkpoint_every", "tensorboard", "eval_episodes", "log_every"}
+    changed = [f"{name}={value}" for name, value in config.to_dict().items()
+               if name not in skip and value != getattr(base, name)]
+    return ", ".join(changed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweeps", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "returns")
+    args = parser.parse_args()
+    rows = []
+    for sweep_dir in args.sweeps:
+        spec = json.loads((sweep_dir / "spec.json").read_text())
+        library = "SB3 DDPG" if "sb3_trainable" in spec["trainable"] else "ddpgx"
+        for row in trial_rows(sweep_dir):
+            if row["final_returns"]:
+                rows.append({**row, "library": library, "sweep": sweep_dir.name, "setting": setting(row, spec)})
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = [f"Command: `python {' '.join(sys.argv)}`  ", _machine_line(), "",
+             "Final noise-free return of each seed (the mean of its last evaluation's episodes). Over seeds: the mean "
+             "and the interquartile mean with 95% stratified bootstrap intervals (rliable), the median, the worst "
+             "and the best seed.", ""]
+    table = []
+    for task in sorted({r["task"] for r in rows}):
+        task_rows = sorted((r for r in rows if r["task"] == task), key=lambda r: (r["preset"], r["setting"], r["library"]))
+        summaries = summarize({f"{r['sweep']}/{r['trial']}": r["final_returns"] for r in task_rows})
+        steps = sorted({r["total_steps"] for r in task_rows})
+        lines += [f"### {task}: {', '.join(f'{s:,}' for s in steps)} steps", "",
+                  "| preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best | per seed |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in task_rows:
+            s = summaries[f"{r['sweep']}/{r['trial']}"]
+            per_seed = " / ".join(f"{v:.1f}" for v in r["final_returns"])
+            lines.append(f"| {r['preset']} | {r['setting'] or '-'} | {r['library']} | {s.seeds} | {s.mean:.1f} | "
+                         f"[{s.mean_ci[0]:.1f}, {s.mean_ci[1]:.1f}] | {s.iqm:.1f} | [{s.iqm_ci[0]:.1f}, {s.iqm_ci[1]:.1f}] | "
+                         f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} | {per_seed} |")
+            table.append({"task": task, "preset": r["preset"], "setting": r["setting"], "library": r["library"],
+                          "sweep": r["sweep"], "trial": r["trial"], "final_returns": r["final_returns"],
+                          **s._asdict()})
+        lines += ["", f"![{task}](curves_{task}.png)", ""]
+        plot(task, task_rows, args.out / f"curves_{task}.png")
+    (args.out / "returns.md").write_text("\n".join(lines))
+    (args.out / "returns.json").write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine(),
+                                                       "rows": table}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+def _machine_line() -> str:
+    m = machine()
+    return f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}; ddpgx commit {m.get('git')}  "
+
+
+def plot(task: str, rows: list[dict], out: Path) -> None:
+    """Mean over seeds of each row's evaluations, with the seeds' min-max band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ddpgx.plot import draw_run
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r in rows:
+        draw_run(ax, r["run_dir"], f"{r['library']} {r['preset']} {r['setting']}".strip())
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("noise-free evaluation return")
+    ax.set_title(task)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=1)
+    main()

@@ -1,0 +1,543 @@
+"""Sweeps on Ray Tune: `ddpgx sweep SPEC.yaml` and `ddpgx.sweep(spec)`.
+
+A spec names tasks, a preset, field overrides, a search space, seeds per trial and an optional
+ASHA scheduler. A trial is one (task, preset, point of the search space); its seeds are trained
+together in one process, the vmapped seed axis. Each trial writes an ordinary ddpgx run directory
+(SWEEP_DIR/runs/<trial id>/), reports every evaluation to Tune, and registers a checkpoint with it
+that names the ddpgx checkpoint of that step: a trial that fails is retried and resumes its run
+directory exactly, so it ends where it would have.
+
+    SWEEP_DIR = STORAGE_PATH/NAME/
+      spec.json            the spec, as parsed
+      .lock                held by the driver; a second driver is refused
+      driver.json          the driver's PID and Ray tag, for `--resume` after it died
+      tune/                Tune's experiment (its state, its trials' results)
+      runs/<trial>/        each trial's ddpgx run directory (`ddpgx eval`, `plot`, `export` work on it)
+      trials/<trial>.json  each trial's task, preset and parameters
+      results.md, results.csv, curves.png    the report (`report`)
+
+The spec and the trial function need no Ray (tests drive `run_trial` with a fake report); only
+`sweep` starts Ray, through `cluster.py`, before anything computes with JAX.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import importlib.util
+import itertools
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ddpgx.config import Config, ConfigError
+from ddpgx.presets import PRESETS, from_preset
+
+SPEC_KEYS = ("name", "tasks", "preset", "config", "search", "seeds", "first_seed", "samples", "sample_seed",
+             "scheduler", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "max_failures", "trainable")
+DISTRIBUTIONS = ("choice", "uniform", "loguniform")
+SWEEP_OWNS = ("env_id", "seed")  # set by the spec's tasks and seeds, not by fields
+
+
+class SpecError(ConfigError):
+    """A sweep spec is invalid; the message names the key and what to do."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched field: a grid (every value is a trial), or a distribution sampled `samples` times."""
+
+    kind: str  # "grid", "choice", "uniform", "loguniform"
+    values: tuple
+
+    def candidates(self) -> tuple:
+        """The values a trial may get (for a range: its ends), for checking the spec."""
+        return self.values
+
+
+@dataclass(frozen=True)
+class Asha:
+    """ASHA (Li et al. 2020) on the noise-free evaluation return, with time in environment steps."""
+
+    grace_period: int
+    reduction_factor: float = 3.0
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    tasks: dict[str, dict[str, Any]]
+    """Task -> its own field overrides."""
+    presets: tuple[str, ...] = ("default",)
+    config: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, Dimension] = field(default_factory=dict)
+    seeds: int = 1
+    first_seed: int = 0
+    samples: int = 1
+    sample_seed: int = 0
+    scheduler: Asha | None = None
+    max_concurrent: int = 0
+    """Trials side by side (0: as many as the cluster's CPUs allow)."""
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 3
+    trainable: str = "ddpgx"
+    """"ddpgx", or "module:function" with the signature of `ddpgx_trainable`."""
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["search"] = {k: {"kind": d.kind, "values": list(d.values)} for k, d in self.search.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> Spec:
+        values = dict(values)
+        values["search"] = {k: Dimension(d["kind"], _frozen(d["values"])) for k, d in values["search"].items()}
+        values["scheduler"] = Asha(**values["scheduler"]) if values["scheduler"] else None
+        values["presets"] = tuple(values["presets"])
+        return cls(**values)
+
+
+def _frozen(values: list) -> tuple:
+    """A dimension's values as a tuple, list-valued ones (layer widths) as tuples too."""
+    return tuple(tuple(v) if isinstance(v, list) else v for v in values)
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+def load_spec(source: str | Path | dict[str, Any]) -> Spec:
+    """Parse and check a spec (a YAML file, or its contents as a dict); every error is one line."""
+    where = "the spec"
+    if not isinstance(source, dict):
+        where = str(source)
+        try:
+            import yaml
+        except ImportError:
+            raise SpecError("reading a spec needs PyYAML: pip install 'ddpgx[ray]'") from None
+        try:
+            source = yaml.safe_load(Path(source).read_text())
+        except OSError as error:
+            raise SpecError(f"cannot read the spec {where}: {error.strerror or error}") from None
+        except yaml.YAMLError as error:
+            raise SpecError(f"{where} is not valid YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(source, dict):
+        raise SpecError(f"{where} must be a mapping of keys ({', '.join(SPEC_KEYS)})")
+    try:
+        return _parse(source, where)
+    except SpecError:
+        raise
+    except ConfigError as error:
+        raise SpecError(f"{where}: {error}") from None
+
+
+def _parse(raw: dict[str, Any], where: str) -> Spec:
+    def fail(key: str, why: str) -> SpecError:
+        return SpecError(f"{where}: {key}: {why}")
+
+    unknown = sorted(set(raw) - set(SPEC_KEYS))
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}; a spec has {', '.join(SPEC_KEYS)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise fail("name", "give the sweep a name (a directory name, no '/')")
+    tasks = raw.get("tasks")
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    if isinstance(tasks, list):
+        tasks = {task: {} for task in tasks}
+    if not isinstance(tasks, dict) or not tasks:
+        raise fail("tasks", "list the Gymnasium ids to train on, or map each to its own field overrides")
+    for task, overrides in tasks.items():
+        if not isinstance(task, str) or not isinstance(overrides or {}, dict):
+            raise fail("tasks", f"{task!r} must map to field overrides such as {{total_steps: 100000}}")
+        tasks[task] = _fields(overrides or {}, f"tasks.{task}", fail)
+    presets = raw.get("preset", "default")
+    presets = tuple(presets) if isinstance(presets, list) else (presets,)
+    for preset in presets:
+        if preset not in PRESETS:
+            raise fail("preset", f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+    config = _fields(raw.get("config") or {}, "config", fail)
+    search = {}
+    for name_, dim in _fields(raw.get("search") or {}, "search", fail).items():
+        search[name_] = _dimension(name_, dim, fail)
+    numbers = {}
+    for key, default, low in (("seeds", 1, 1), ("first_seed", 0, 0), ("samples", 1, 1), ("sample_seed", 0, 0),
+                              ("max_concurrent", 0, 0), ("max_failures", 3, 0)):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise fail(key, f"must be an integer of at least {low}, not {value!r}")
+        numbers[key] = value
+    for key, default in (("cpus_per_trial", 1.0), ("gpus_per_trial", 0.0)):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
+            raise fail(key, f"must be a number of at least 0, not {value!r}")
+        numbers[key] = float(value)
+    if numbers["cpus_per_trial"] == 0 and numbers["gpus_per_trial"] == 0:
+        raise fail("cpus_per_trial", "a trial needs some CPUs or GPUs")
+    scheduler = raw.get("scheduler")
+    if scheduler is not None:
+        if not (isinstance(scheduler, dict) and set(scheduler) == {"asha"} and isinstance(scheduler["asha"], (dict, type(None)))):
+            raise fail("scheduler", "the one scheduler is asha: {asha: {grace_period: STEPS, reduction_factor: 3}}")
+        options = scheduler["asha"] or {}
+        bad = sorted(set(options) - {"grace_period", "reduction_factor"})
+        if bad:
+            raise fail("scheduler.asha", f"unknown option(s) {', '.join(bad)}; asha takes grace_period, reduction_factor")
+        if len(tasks) > 1:
+            raise fail("scheduler", "ASHA compares trials by their return, which differs from task to task: "
+                                    "sweep one task at a time")
+        grace, factor = options.get("grace_period", 0), options.get("reduction_factor", 3)
+        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 1:
+            raise fail("scheduler.asha.grace_period", "give the steps every trial runs before it may be stopped")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 1:
+            raise fail("scheduler.asha.reduction_factor", "must be a number above 1")
+        scheduler = Asha(grace, float(factor))
+    trainable = raw.get("trainable", "ddpgx")
+    if not isinstance(trainable, str) or (trainable != "ddpgx" and ":" not in trainable):
+        raise fail("trainable", "'ddpgx', or 'module:function' or 'path/file.py:function' for a trainable of your own")
+    module, _, function = trainable.partition(":")
+    if module.endswith(".py"):  # a file, relative to the spec's directory
+        base = Path(where).parent if where != "the spec" else Path.cwd()
+        path = (base / module).resolve()
+        if not path.is_file():
+            raise fail("trainable", f"{path} does not exist")
+        trainable = f"{path}:{function}"
+    spec = Spec(name, tasks, presets, config, search, scheduler=scheduler, trainable=trainable, **numbers)
+    for task, preset, values in _corners(spec):  # every value a trial may get, checked as a Config
+        try:
+            trial_config(spec, task, preset, values)
+        except ConfigError as error:
+            raise SpecError(f"{where}: task {task}, preset {preset}: {error}") from None
+    return spec
+
+
+def _fields(values: Any, key: str, fail: Callable[[str, str], SpecError]) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise fail(key, "must map Config fields to values")
+    known = {f.name for f in fields(Config)}
+    for name in values:
+        if name in SWEEP_OWNS:
+            raise fail(f"{key}.{name}", "is set by the spec's tasks and seeds, not as a field")
+        if name not in known:
+            raise fail(f"{key}.{name}", f"unknown Config field; known fields are {', '.join(sorted(known - set(SWEEP_OWNS)))}")
+    return dict(values)
+
+
+def _dimension(name: str, raw: Any, fail: Callable[[str, str], SpecError]) -> Dimension:
+    key = f"search.{name}"
+    if isinstance(raw, list):
+        if not raw:
+            raise fail(key, "a grid needs at least one value")
+        return Dimension("grid", _frozen(raw))
+    if not (isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in DISTRIBUTIONS):
+        raise fail(key, "give a list (a grid), or one of {choice: [a, b]}, {uniform: [low, high]}, "
+                        "{loguniform: [low, high]}")
+    kind, values = next(iter(raw.items()))
+    if not isinstance(values, list) or not values:
+        raise fail(f"{key}.{kind}", "must be a list")
+    if kind == "choice":
+        return Dimension(kind, _frozen(values))
+    if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise fail(f"{key}.{kind}", "must be [low, high]")
+    low, high = (float(v) for v in values)
+    if not low < high or (kind == "loguniform" and low <= 0):
+        raise fail(f"{key}.{kind}", "needs low < high" + (", both positive" if kind == "loguniform" else ""))
+    hint = next(f.type for f in fields(Config) if f.name == name)
+    if "float" not in str(hint):
+        raise fail(key, f"{name} is not a real-valued field: search it with a grid or a choice")
+    return Dimension(kind, (low, high))
+
+
+def _corners(spec: Spec):
+    """(task, preset, values) covering every value of every dimension at least once."""
+    first = {name: dim.candidates()[0] for name, dim in spec.search.items()}
+    for task, preset in itertools.product(spec.tasks, spec.presets):
+        yield task, preset, first
+        for name, dim in spec.search.items():
+            for value in dim.candidates()[1:]:
+                yield task, preset, {**first, name: value}
+
+
+def trial_config(spec: Spec, task: str, preset: str, values: dict[str, Any]) -> Config:
+    """The Config of a trial: the preset for the task, then the spec's fields, the task's, the point's."""
+    return from_preset(preset, task, **{**spec.config, **spec.tasks[task], **values, "seed": spec.first_seed})
+
+
+def trials_in_grid(spec: Spec) -> int:
+    """How many trials the spec makes (grid points x samples x tasks x presets)."""
+    grid = math.prod(len(d.values) for d in spec.search.values() if d.kind == "grid")
+    return len(spec.tasks) * len(spec.presets) * grid * spec.samples
+
+
+# ----------------------------------------------------------------------------- a trial
+
+
+def ddpgx_trainable(config: Config, run_dir: Path, num_seeds: int, on_evaluation: Callable, print_fn=print) -> None:
+    """Train one trial's ddpgx run, or resume it if every seed has a checkpoint (a retried trial).
+    A run directory without one (the trial died before its first checkpoint) starts again."""
+    from ddpgx import checkpoint as ckpt
+    from ddpgx.loop import train
+    from ddpgx.rundir import RunDir
+
+    seed_dirs = RunDir(run_dir, [config.seed + k for k in range(num_seeds)]).seed_dirs
+    resume = all(ckpt.latest_checkpoint(d) is not None for d in seed_dirs)
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    train(None if resume else config, run_dir, num_seeds=num_seeds, resume=resume, progress=False,
+          print_fn=print_fn, on_evaluation=on_evaluation)
+
+
+def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str,
+              report: Callable[[dict[str, Any], Path | None], None], print_fn=print) -> Path:
+    """Run one trial without knowing about Ray: `report(metrics, checkpoint_dir)` receives every
+    evaluation. Returns the trial's run directory."""
+    task, preset = params["task"], params["preset"]
+    values = {k: v for k, v in params.items() if k not in ("task", "preset")}
+    config = trial_config(spec, task, preset, values)
+    sweep_dir = Path(sweep_dir)
+    run_dir, trials = sweep_dir / "runs" / trial_id, sweep_dir / "trials"
+    trials.mkdir(parents=True, exist_ok=True)
+    _write_json(trials / f"{trial_id}.json", {"trial": trial_id, "task": task, "preset": preset, "params": values,
+                                              "seeds": spec.seeds, "first_seed": spec.first_seed})
+    pointer = trials / f"{trial_id}.tune"
+
+    def on_evaluation(evaluation) -> None:
+        per_seed = evaluation.returns.mean(axis=1)
+        metrics = {"step": int(evaluation.step), "mean_return": float(per_seed.mean()),
+                   "worst_seed_return": float(per_seed.min())}
+        checkpoint = None
+        if evaluation.checkpointed:  # Tune copies this directory: it names the ddpgx checkpoint, tiny
+            pointer.mkdir(exist_ok=True)
+            _write_json(pointer / "ddpgx.json", {"run_dir": str(run_dir), "step": int(evaluation.step)})
+            checkpoint = pointer
+        report(metrics, checkpoint)
+
+    trainable = ddpgx_trainable if spec.trainable == "ddpgx" else load_trainable(spec.trainable)
+    trainable(config, run_dir, spec.seeds, on_evaluation, print_fn=print_fn)
+    return run_dir
+
+
+def load_trainable(path: str) -> Callable:
+    """The function `module:function`, or `/path/file.py:function`."""
+    module, _, name = path.partition(":")
+    try:
+        if module.endswith(".py"):
+            found = importlib.util.spec_from_file_location(Path(module).stem, module)
+            loaded = importlib.util.module_from_spec(found)
+            found.loader.exec_module(loaded)
+        else:
+            loaded = importlib.import_module(module)
+        return getattr(loaded, name)
+    except (ImportError, AttributeError, OSError) as error:
+        raise SpecError(f"cannot load the trainable {path}: {error}") from None
+
+
+def _tune_trainable(params: dict[str, Any], spec_json: dict[str, Any], sweep_dir: str, cpus: int) -> None:
+    """A trial as Ray Tune runs it, in a worker process of its own."""
+    from ddpgx import cluster
+
+    cluster.pin_cpus(max(1, cpus))  # before JAX starts: XLA sizes its threads by the cores it may use
+    from ray import tune
+
+    def report(metrics: dict[str, Any], checkpoint: Path | None) -> None:
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)) if checkpoint else None)
+
+    run_trial(Spec.from_json(spec_json), params, Path(sweep_dir), tune.get_context().get_trial_id(), report)
+
+
+def _trial_dirname(trial: Any) -> str:
+    return trial.trial_id
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+@dataclass
+class SweepResult:
+    sweep_dir: Path
+    trials: int
+    errors: int
+    table: list[dict[str, Any]]
+
+
+def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "sweeps", *, address: str | None = None,
+          resume: bool = False, print_fn: Callable[[str], None] = print) -> SweepResult:
+    """Run a sweep on Ray: a local Ray on 127.0.0.1 (address None) or the cluster at `address`.
+    `resume` continues the sweep in STORAGE_PATH/NAME whose driver died."""
+    from ddpgx import cluster
+    from ddpgx.rundir import release_lock, take_lock
+
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec)
+    sweep_dir = Path(storage_path).resolve() / spec.name
+    tune_dir = sweep_dir / "tune"
+    if resume and not (sweep_dir / "spec.json").exists():
+        raise SpecError(f"cannot resume {sweep_dir}: it holds no sweep (no spec.json)")
+    if not resume and sweep_dir.exists() and any(p.name != ".lock" for p in sweep_dir.iterdir()):
+        raise SpecError(f"the sweep directory {sweep_dir} exists: pass --resume to continue that sweep, or give "
+                        f"the sweep another name")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lock = take_lock(sweep_dir, print_fn, what="the sweep directory")
+    try:
+        if resume:
+            saved = Spec.from_json(json.loads((sweep_dir / "spec.json").read_text()))
+            if saved != spec:
+                raise SpecError(f"cannot resume {sweep_dir} with another spec: give the spec it was started with")
+            previous = _read_json(sweep_dir / "driver.json")
+            if previous.get("tag"):
+                cluster.stop_tagged(previous["tag"])  # what the dead driver's Ray left running
+        else:
+            _write_json(sweep_dir / "spec.json", spec.to_json())
+        ray_cluster = cluster.start(address, num_cpus=None if address else os.cpu_count())
+        _write_json(sweep_dir / "driver.json", {"pid": os.getpid(), "tag": ray_cluster.tag if ray_cluster.owned else None,
+                                                 "address": ray_cluster.address})
+        try:
+            results = _run_tune(spec, sweep_dir, tune_dir, resume and _can_restore(tune_dir), print_fn)
+        finally:
+            cluster.stop(ray_cluster)
+        table = report(sweep_dir, print_fn=print_fn)
+        return SweepResult(sweep_dir, len(results), results.num_errors, table)
+    finally:
+        release_lock(lock)
+
+
+def _can_restore(tune_dir: Path) -> bool:
+    from ray import tune
+
+    return tune.Tuner.can_restore(str(tune_dir))
+
+
+def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_fn: Callable[[str], None]):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    cpus = max(1, math.ceil(spec.cpus_per_trial))
+    trainable = tune.with_resources(
+        tune.with_parameters(_tune_trainable, spec_json=spec.to_json(), sweep_dir=str(sweep_dir), cpus=cpus),
+        {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
+    if restore:
+        print_fn(f"resuming the sweep in {sweep_dir}")
+        tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        space: dict[str, Any] = {"task": tune.grid_search(list(spec.tasks)), "preset": tune.grid_search(list(spec.presets))}
+        for name, dim in spec.search.items():
+            space[name] = {"grid": tune.grid_search, "choice": tune.choice}[dim.kind](list(dim.values)) \
+                if dim.kind in ("grid", "choice") else getattr(tune, dim.kind)(*dim.values)
+        scheduler = None
+        if spec.scheduler is not None:
+            max_t = max(trial_config(spec, task, preset, {}).total_steps
+                        for task in spec.tasks for preset in spec.presets)
+            scheduler = ASHAScheduler(time_attr="step", max_t=max_t, grace_period=spec.scheduler.grace_period,
+                                      reduction_factor=spec.scheduler.reduction_factor)
+        tuner = tune.Tuner(
+            trainable, param_space=space,
+            tune_config=tune.TuneConfig(metric="mean_return", mode="max", scheduler=scheduler,
+                                        search_alg=BasicVariantGenerator(random_state=spec.sample_seed),
+                                        num_samples=spec.samples, max_concurrent_trials=spec.max_concurrent or None,
+                                        trial_dirname_creator=_trial_dirname),
+            run_config=tune.RunConfig(storage_path=str(sweep_dir), name="tune", verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+    return tuner.fit()
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every trial of a sweep with its final noise-free return per seed (the last evaluation)."""
+    from ddpgx.logging import read_csv
+    from ddpgx.rundir import find_run, seed_dirs
+
+    rows = []
+    for trial_file in sorted((Path(sweep_dir) / "trials").glob("*.json")):
+        trial = _read_json(trial_file)
+        run_dir = Path(sweep_dir) / "runs" / trial_file.stem
+        try:
+            config, num_seeds = find_run(run_dir)
+        except ConfigError:
+            continue  # a trial that has not written its config yet
+        dirs = [run_dir] if num_seeds == 1 else list(seed_dirs(run_dir).values())
+        finals, steps = [], []
+        for d in dirs:
+            evals = read_csv(d / "eval.csv") if (d / "eval.csv").exists() else []
+            if evals:
+                finals.append(float(evals[-1]["mean_return"]))
+                steps.append(int(float(evals[-1]["step"])))
+        rows.append({**trial, "run_dir": run_dir, "total_steps": config.total_steps, "final_returns": finals,
+                     "step": min(steps) if steps else 0})
+    return rows
+
+
+def label(trial: dict[str, Any], varying: list[str]) -> str:
+    parts = [f"{k}={_short(trial['params'].get(k, trial.get(k)))}" for k in varying]
+    return ", ".join(parts) or trial["preset"]
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Write results.md, results.csv and curves.png of a sweep: per task, one row per trial with the
+    mean, interquartile mean and 95% stratified bootstrap intervals over seeds (rliable)."""
+    from ddpgx.stats import summarize
+
+    sweep_dir = Path(sweep_dir)
+    rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
+    spec = _read_json(sweep_dir / "spec.json")
+    varying = (["preset"] if len(spec.get("presets", [])) > 1 else []) + sorted(
+        {k for r in rows for k in r["params"]} if rows else [])
+    table = []
+    lines = [f"# Sweep {spec.get('name', sweep_dir.name)}", "",
+             "Final noise-free return of each seed (the mean of its last evaluation's episodes); over seeds: the "
+             "mean and the interquartile mean (IQM), each with its 95% stratified bootstrap interval (rliable), "
+             "the median, the worst and the best seed.", ""]
+    for task in sorted({r["task"] for r in rows}):
+        task_rows = sorted((r for r in rows if r["task"] == task), key=lambda r: label(r, varying))
+        summaries = summarize({r["trial"]: r["final_returns"] for r in task_rows})
+        lines += [f"## {task}", "", "| trial | setting | seeds | step | mean | 95% CI | IQM | 95% CI | median | worst | best |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in task_rows:
+            s = summaries[r["trial"]]
+            stopped = "" if r["step"] >= r["total_steps"] else " (stopped)"
+            entry = {"task": task, "trial": r["trial"], "setting": label(r, varying), "seeds": s.seeds,
+                     "step": r["step"], "stopped": r["step"] < r["total_steps"], "mean": s.mean,
+                     "mean_ci_low": s.mean_ci[0], "mean_ci_high": s.mean_ci[1], "iqm": s.iqm, "iqm_ci_low": s.iqm_ci[0],
+                     "iqm_ci_high": s.iqm_ci[1], "median": s.median, "worst": s.worst, "best": s.best,
+                     "per_seed": " ".join(f"{v:.1f}" for v in r["final_returns"]), "run_dir": str(r["run_dir"])}
+            table.append(entry)
+            lines.append(f"| {r['trial']} | {entry['setting']} | {s.seeds} | {r['step']}{stopped} | {s.mean:.1f} | "
+                         f"[{s.mean_ci[0]:.1f}, {s.mean_ci[1]:.1f}] | {s.iqm:.1f} | [{s.iqm_ci[0]:.1f}, {s.iqm_ci[1]:.1f}] | "
+                         f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} |")
+        lines.append("")
+    (sweep_dir / "results.md").write_text("\n".join(lines) + "\n")
+    with open(sweep_dir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["task"])
+        writer.writeheader()
+        writer.writerows(table)
+    if rows:
+        from ddpgx.plot import plot_sweep
+
+        plot_sweep(sweep_dir, sweep_dir / "curves.png")
+    print_fn(f"wrote {sweep_dir / 'results.md'}, results.csv" + (", curves.png" if rows else ""))
+    return table
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}

@@ -1,0 +1,167 @@
+"""Sweeps without Ray: the spec and its errors, a trial driven by a fake report, resuming a failed
+trial, and the report (rliable's statistics). tests/test_sweep_ray.py runs real sweeps on Ray."""
+
+import json
+
+import numpy as np
+import pytest
+
+import ddpgx
+from ddpgx import checkpoint as ckpt
+from ddpgx.sweep import Asha, Dimension, SpecError, load_spec, report, run_trial, trial_config, trials_in_grid
+from tests.conftest import quiet
+
+SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],
+         "critic_hidden": [32, 32], "eval_every": 100, "eval_episodes": 2, "log_every": 100, "tensorboard": False,
+         "buffer_size": 5000}
+
+
+def spec_dict(**changes):
+    spec = {"name": "test", "tasks": ["Pendulum-v1"], "config": dict(SMALL), "seeds": 2}
+    spec.update(changes)
+    return spec
+
+
+def test_a_spec_parses_into_tasks_presets_fields_and_a_search_space(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("""
+name: pendulum-lr
+tasks:
+  Pendulum-v1: {total_steps: 20000}
+  HalfCheetah-v5: {total_steps: 100000, eval_every: 5000}
+preset: [default, td3-paper]
+config: {eval_every: 2000}
+search:
+  actor_lr: {loguniform: [1.0e-4, 1.0e-3]}
+  batch_size: [128, 256]
+  actor_hidden: {choice: [[64, 64], [256, 256]]}
+seeds: 5
+first_seed: 1
+samples: 3
+cpus_per_trial: 1
+""")
+    spec = load_spec(path)
+    assert spec.tasks == {"Pendulum-v1": {"total_steps": 20000}, "HalfCheetah-v5": {"total_steps": 100000, "eval_every": 5000}}
+    assert spec.presets == ("default", "td3-paper")
+    assert spec.search == {"actor_lr": Dimension("loguniform", (1e-4, 1e-3)), "batch_size": Dimension("grid", (128, 256)),
+                           "actor_hidden": Dimension("choice", ((64, 64), (256, 256)))}
+    assert (spec.seeds, spec.first_seed, spec.samples, spec.scheduler) == (5, 1, 3, None)
+    assert trials_in_grid(spec) == 2 * 2 * 2 * 3  # tasks x presets x grid x samples
+    config = trial_config(spec, "HalfCheetah-v5", "td3-paper", {"actor_lr": 5e-4, "batch_size": 128,
+                                                               "actor_hidden": (64, 64)})
+    assert (config.env_id, config.seed, config.total_steps, config.eval_every, config.actor_lr, config.batch_size,
+            config.actor_hidden, config.critic_hidden) == ("HalfCheetah-v5", 1, 100000, 5000, 5e-4, 128, (64, 64), (400, 300))
+    assert config.learning_starts == 10_000  # the task's default, as `ddpgx train` gives it
+    with_asha = load_spec(spec_dict(scheduler={"asha": {"grace_period": 2000}}))
+    assert with_asha.scheduler == Asha(2000, 3.0)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"taks": ["Pendulum-v1"]}, "unknown key(s) taks; a spec has name, tasks"),
+    ({"name": ""}, "name: give the sweep a name"),
+    ({"tasks": []}, "tasks: list the Gymnasium ids"),
+    ({"preset": "papr"}, "preset: unknown preset 'papr': choose one of default, paper, td3-paper"),
+    ({"config": {"learning_rate": 1e-3}}, "config.learning_rate: unknown Config field; known fields are"),
+    ({"config": {"seed": 3}}, "config.seed: is set by the spec's tasks and seeds, not as a field"),
+    ({"search": {"tau": [0.005, 2.0]}}, "task Pendulum-v1, preset default: invalid tau=2.0: must be in (0, 1]"),
+    ({"search": {"tau": {"normal": [0, 1]}}}, "search.tau: give a list (a grid), or one of {choice"),
+    ({"search": {"tau": {"uniform": [0.1, 0.01]}}}, "search.tau.uniform: needs low < high"),
+    ({"search": {"actor_lr": {"loguniform": [0.0, 1e-3]}}}, "needs low < high, both positive"),
+    ({"search": {"batch_size": {"uniform": [64, 256]}}}, "batch_size is not a real-valued field: search it with a grid"),
+    ({"seeds": 0}, "seeds: must be an integer of at least 1, not 0"),
+    ({"tasks": ["Pendulum-v1", "Hopper-v5"], "scheduler": {"asha": {"grace_period": 100}}},
+     "ASHA compares trials by their return, which differs from task to task"),
+    ({"scheduler": {"asha": {"grace": 100}}}, "scheduler.asha: unknown option(s) grace"),
+    ({"scheduler": {"hyperband": {}}}, "scheduler: the one scheduler is asha"),
+    ({"trainable": "sb3"}, "trainable: 'ddpgx', or 'module:function'"),
+    ({"config": {"buffer_size": 10, "batch_size": 32}}, "invalid batch_size=32: is larger than buffer_size=10"),
+])
+def test_bad_specs_get_one_line_errors(changes, message):
+    with pytest.raises(SpecError) as error:
+        load_spec(spec_dict(**changes))
+    assert message in str(error.value), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_spec_files(tmp_path):
+    with pytest.raises(SpecError, match="cannot read the spec .*missing.yaml: No such file"):
+        load_spec(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="bad.yaml is not valid YAML"):
+        load_spec(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- Pendulum-v1\n")
+    with pytest.raises(SpecError, match="list.yaml must be a mapping of keys"):
+        load_spec(tmp_path / "list.yaml")
+
+
+def run(spec, sweep_dir, trial_id, params, fail_at=None):
+    """A trial with a fake Tune: returns the reports; raises after the report number `fail_at`."""
+    reports = []
+
+    def report(metrics, checkpoint):
+        reports.append((metrics, json.loads((checkpoint / "ddpgx.json").read_text()) if checkpoint else None))
+        if len(reports) == fail_at:
+            raise RuntimeError("the worker died")
+
+    run_trial(spec, params, sweep_dir, trial_id, report, print_fn=quiet)
+    return reports
+
+
+def test_a_trial_reports_every_evaluation_and_a_failed_trial_resumes_exactly(tmp_path):
+    spec = load_spec(spec_dict(config={**SMALL, "checkpoint_every": 100}))
+    params = {"task": "Pendulum-v1", "preset": "default"}
+    reports = run(spec, tmp_path, "straight", params)
+    assert [m["step"] for m, _ in reports] == [100, 200, 300, 400]
+    assert all(pointer == {"run_dir": str(tmp_path / "runs" / "straight"), "step": m["step"]} for m, pointer in reports)
+    assert all(m["worst_seed_return"] <= m["mean_return"] for m, _ in reports)
+    run_dir = tmp_path / "runs" / "straight"
+    assert ddpgx.find_run(run_dir) == (trial_config(spec, "Pendulum-v1", "default", {}), 2)  # an ordinary run
+    assert ddpgx.load_policy(run_dir / "seed_0")(np.zeros(3)).shape == (1,)
+    # the same trial, failing after its second report (step 200), then retried as Tune retries it
+    with pytest.raises(RuntimeError, match="the worker died"):
+        run(spec, tmp_path, "failed", params, fail_at=2)
+    retried = run(spec, tmp_path, "failed", params)
+    assert [m["step"] for m, _ in retried] == [300, 400]
+    for seed in (0, 1):
+        want = ckpt.Checkpoint(ckpt.latest_checkpoint(run_dir / f"seed_{seed}"))
+        got = ckpt.Checkpoint(ckpt.latest_checkpoint(tmp_path / "runs" / "failed" / f"seed_{seed}"))
+        assert got.step == want.step == 400
+        for key in want.arrays:
+            np.testing.assert_array_equal(got.arrays[key], want.arrays[key], err_msg=key)
+
+
+def test_a_trial_that_died_before_its_first_checkpoint_starts_again(tmp_path):
+    spec = load_spec(spec_dict(config={**SMALL, "checkpoint_every": 0}))  # only the final checkpoint
+    params = {"task": "Pendulum-v1", "preset": "default"}
+    with pytest.raises(RuntimeError):
+        run(spec, tmp_path, "t", params, fail_at=1)
+    assert [m["step"] for m, _ in run(spec, tmp_path, "t", params)] == [100, 200, 300, 400]
+
+
+def test_the_report_gives_per_task_statistics_from_rliable_and_curves(tmp_path):
+    spec = load_spec(spec_dict(search={"tau": [0.005, 0.05]}, seeds=3))
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    for trial_id, tau in (("a", 0.005), ("b", 0.05)):
+        run(spec, tmp_path, trial_id, {"task": "Pendulum-v1", "preset": "default", "tau": tau})
+    table = report(tmp_path, print_fn=quiet)
+    assert [(row["trial"], row["setting"], row["seeds"], row["step"]) for row in table] == [
+        ("a", "tau=0.005", 3, 400), ("b", "tau=0.05", 3, 400)]
+    from ddpgx.logging import read_csv
+
+    for row in table:
+        finals = [float(read_csv(tmp_path / "runs" / row["trial"] / f"seed_{k}" / "eval.csv")[-1]["mean_return"])
+                  for k in range(3)]
+        assert row["mean"] == pytest.approx(np.mean(finals))
+        assert row["median"] == pytest.approx(np.median(finals))
+        assert (row["worst"], row["best"]) == (min(finals), max(finals))
+        assert row["mean_ci_low"] <= row["mean"] <= row["mean_ci_high"]
+        assert min(finals) <= row["iqm_ci_low"] <= row["iqm"] <= row["iqm_ci_high"] <= max(finals)
+    text = (tmp_path / "results.md").read_text()
+    assert "## Pendulum-v1" in text and "| a | tau=0.005 | 3 | 400 |" in text
+    assert (tmp_path / "results.csv").read_text().splitlines()[0].startswith("task,trial,setting,seeds,step")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report(tmp_path, print_fn=quiet) == table  # deterministic intervals
+    from ddpgx.cli import main
+
+    assert main(["plot", str(tmp_path), "--out", str(tmp_path / "plot.png")]) == 0
+    assert (tmp_path / "plot.png").exists()
