@@ -50,7 +50,7 @@ def write_spec(path: Path, **changes) -> Path:
 def test_the_namespace_is_loopback_only_and_ray_stays_on_127_0_0_1():
     script = ("from ddpgx import cluster; c = cluster.start(num_cpus=1); print(cluster.node_addresses()); "
               "import ray; print(ray.get(ray.remote(lambda: 1 + 1).remote())); cluster.stop(c); "
-              "print(len(cluster.tagged_processes(c.tag)))")
+              "print(len(cluster.ray_processes(c.tag, c.temp_dir)))")
     done = subprocess.run(in_loopback_namespace(sys.executable, "-c", script), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -148,12 +148,13 @@ def test_a_killed_driver_is_resumed(tmp_path):
     wait_for(lambda: any(latest_step(d) >= 1000 for d in runs.glob("*")), 300, "a checkpoint")
     sweep.send_signal(signal.SIGKILL)
     sweep.communicate(timeout=60)
-    tag = json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"]
+    driver = json.loads((tmp_path / "sweep" / "driver.json").read_text())
+    from ddpgx.cluster import ray_processes
+
+    assert ray_processes(driver["tag"], driver["temp_dir"])  # Ray's agents outlive the driver
     done = ddpgx("sweep", spec, "--storage-path", tmp_path, "--resume")
     assert "3 trials, 0 failed" in done.stdout
     rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
     assert len(rows) == 3 and all(int(r["step"]) == 3000 for r in rows)
-    from ddpgx.cluster import tagged_processes
-
-    assert tagged_processes(tag) == []  # the dead driver's Ray processes were stopped by PID
-    assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] != tag
+    assert ray_processes(driver["tag"], driver["temp_dir"]) == []  # the dead driver's, stopped by PID
+    assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] != driver["tag"]

@@ -12,9 +12,10 @@ a loopback-only network namespace as well (`unshare -n`, then `ip link set lo up
 Ray must start before JAX runs anything in the process: it forks its services, and a fork after
 XLA has started its threads can deadlock. `start` refuses when JAX has a backend already.
 
-Everything Ray starts inherits the environment tag DDPGX_RAY_TAG; `stop` shuts Ray down, then stops
-by PID whatever still carries the tag (Ray's agents outlive a killed driver). Nothing here runs
-`ray stop` or kills by name.
+Everything Ray starts inherits the environment tag DDPGX_RAY_TAG and works in the session's own
+temporary directory; `stop` shuts Ray down, then stops by PID whatever still carries the tag or
+holds a file there (Ray's agents outlive a killed driver). Nothing here runs `ray stop` or kills by
+name.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -113,12 +115,14 @@ def stop(cluster: Cluster | None) -> None:
     if ray.is_initialized():
         ray.shutdown()
     if cluster is not None and cluster.owned:
-        stop_tagged(cluster.tag)
+        stop_processes(cluster.tag, cluster.temp_dir)
 
 
-def tagged_processes(tag: str) -> list[int]:
-    """PIDs of the processes (not this one) whose environment carries DDPGX_RAY_TAG=tag."""
+def ray_processes(tag: str, temp_dir: str | None = None) -> list[int]:
+    """PIDs of the processes (not this one) of a Ray session: those whose environment carries
+    DDPGX_RAY_TAG=tag, or that hold a file under the session's temporary directory."""
     needle = f"{TAG}={tag}".encode()
+    prefix = temp_dir.rstrip("/") + "/" if temp_dir else None
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -127,14 +131,18 @@ def tagged_processes(tag: str) -> list[int]:
             with open(f"/proc/{entry}/environ", "rb") as f:
                 if needle in f.read().split(b"\0"):
                     found.append(int(entry))
+                    continue
+            if prefix and any(os.readlink(f"/proc/{entry}/fd/{fd}").startswith(prefix)
+                              for fd in os.listdir(f"/proc/{entry}/fd")):
+                found.append(int(entry))
         except OSError:
             pass
     return found
 
 
-def stop_tagged(tag: str, grace_s: float = 5.0) -> None:
-    """SIGTERM the tagged processes, then SIGKILL those still alive after `grace_s` (by PID)."""
-    pids = tagged_processes(tag)
+def stop_processes(tag: str, temp_dir: str | None = None, grace_s: float = 5.0) -> None:
+    """SIGTERM a Ray session's processes, then SIGKILL those still alive after `grace_s` (by PID)."""
+    pids = ray_processes(tag, temp_dir)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             try:
@@ -146,7 +154,9 @@ def stop_tagged(tag: str, grace_s: float = 5.0) -> None:
             pids = [pid for pid in pids if _alive(pid)]
             time.sleep(0.05)
         if not pids:
-            return
+            break
+    if temp_dir:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

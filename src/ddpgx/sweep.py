@@ -389,13 +389,15 @@ def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "
             if saved != spec:
                 raise SpecError(f"cannot resume {sweep_dir} with another spec: give the spec it was started with")
             previous = _read_json(sweep_dir / "driver.json")
-            if previous.get("tag"):
-                cluster.stop_tagged(previous["tag"])  # what the dead driver's Ray left running
+            if previous.get("tag"):  # what the dead driver's Ray left running
+                cluster.stop_processes(previous["tag"], previous.get("temp_dir"))
         else:
             _write_json(sweep_dir / "spec.json", spec.to_json())
         ray_cluster = cluster.start(address, num_cpus=None if address else os.cpu_count())
-        _write_json(sweep_dir / "driver.json", {"pid": os.getpid(), "tag": ray_cluster.tag if ray_cluster.owned else None,
-                                                 "address": ray_cluster.address})
+        owned = ray_cluster.owned
+        _write_json(sweep_dir / "driver.json", {"pid": os.getpid(), "address": ray_cluster.address,
+                                                 "tag": ray_cluster.tag if owned else None,
+                                                 "temp_dir": ray_cluster.temp_dir if owned else None})
         try:
             results = _run_tune(spec, sweep_dir, tune_dir, resume and _can_restore(tune_dir), print_fn)
         finally:
