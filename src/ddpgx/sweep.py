@@ -440,8 +440,11 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
         tuner = tune.Tuner(
             trainable, param_space=space,
             tune_config=tune.TuneConfig(metric="mean_return", mode="max", scheduler=scheduler,
-                                        search_alg=BasicVariantGenerator(random_state=spec.sample_seed),
-                                        num_samples=spec.samples, max_concurrent_trials=spec.max_concurrent or None,
+                                        # the generator limits the trials side by side: Tune ignores
+                                        # max_concurrent_trials beside a generator given as search_alg
+                                        search_alg=BasicVariantGenerator(random_state=spec.sample_seed,
+                                                                         max_concurrent=spec.max_concurrent),
+                                        num_samples=spec.samples,
                                         trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(storage_path=str(sweep_dir), name="tune", verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=spec.max_failures),
