@@ -113,8 +113,17 @@ def fold(source: str | Path | Policy) -> FoldedPolicy:
     """The policy as plain dense layers (batch norms folded in, computed in float64, stored as float32)."""
     policy = resolve(source)
     actor: Actor = policy.actor
-    params = policy.params["params"]
-    stats = policy.params.get("batch_stats", {})
+    low, high = (np.asarray(bound, np.float64) for bound in policy.scaler)
+    return FoldedPolicy(actor_layers(actor, policy.params), low, high, tuple(policy.obs_shape), bool(actor.batch_norm),
+                        policy.config.env_id if policy.config else "",
+                        -1 if policy.step is None else int(policy.step))
+
+
+def actor_layers(actor: Actor, variables: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The default actor's variables as (kernel, bias) float32 layers, batch norms folded in (in
+    float64): ReLU between the layers, tanh after the last."""
+    params = variables["params"]
+    stats = variables.get("batch_stats", {})
     count = len(actor.hidden) + 1
     dense = [tuple(np.asarray(params[f"Dense_{i}"][name], np.float64) for name in ("kernel", "bias"))
              for i in range(count)]
@@ -126,11 +135,7 @@ def fold(source: str | Path | Policy) -> FoldedPolicy:
             dense[i] = dense_then_affine(*dense[i], *norms[i + 1])
     # An observation normalization, when ddpgx has one, is another affine map of the observation:
     # fold it into dense[0] with affine_then_dense, as the input batch norm above.
-    layers = [(k.astype(np.float32), b.astype(np.float32)) for k, b in dense]
-    low, high = (np.asarray(bound, np.float64) for bound in policy.scaler)
-    return FoldedPolicy(layers, low, high, tuple(policy.obs_shape), bool(actor.batch_norm),
-                        policy.config.env_id if policy.config else "",
-                        -1 if policy.step is None else int(policy.step))
+    return [(k.astype(np.float32), b.astype(np.float32)) for k, b in dense]
 
 
 def _write_atomically(path: Path, write) -> Path:

@@ -161,21 +161,23 @@ def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return init_key, explore_key
 
 
-def initial_state(agent: DDPG, noise: Any, envs: Envs, seeds: list[int], act: Callable, random: bool) -> SeedState:
-    """Every seed's state before its first step, stacked on the seed axis (numpy), with the first
-    actions chosen by `act` (random ones, or the initial policy's with noise)."""
+def initial_state(agent: DDPG, noise: Any, obs: np.ndarray, action_dim: int, seeds: list[int], act: Callable,
+                  random: bool) -> SeedState:
+    """Every seed's state before its first step, stacked on the seed axis (numpy), from the first
+    observations (seeds, envs, *obs_shape), with the first actions chosen by `act` (random ones, or
+    the initial policy's with noise)."""
     init = jax.jit(agent.init)
-    obs_example = jnp.zeros((1, *envs.obs_shape), jnp.float32)
-    action_example = jnp.zeros((1, envs.action_dim), jnp.float32)
+    S, E = obs.shape[:2]
+    obs_example = jnp.zeros((1, *obs.shape[2:]), jnp.float32)
+    action_example = jnp.zeros((1, action_dim), jnp.float32)
     keys = [seed_keys(seed) for seed in seeds]
-    S, E = len(seeds), envs.num_envs
     nan = np.full(S, np.nan, np.float32)
     state = SeedState(
         agent=stack([init(init_key, obs_example, action_example) for init_key, _ in keys]),
         explore_key=np.stack([np.asarray(explore_key) for _, explore_key in keys]),
-        noise=np.stack([np.asarray(noise.init((E, envs.action_dim)))] * S),
-        obs=envs.reset(seeds),
-        action=np.zeros((S, E, envs.action_dim), np.float32),
+        noise=np.stack([noise.init((E, action_dim))] * S),
+        obs=obs,
+        action=np.zeros((S, E, action_dim), np.float32),
         done=np.zeros((S, E), bool),
         episode_return=np.zeros((S, E)),
         episode_length=np.zeros((S, E), np.int64),
@@ -194,12 +196,19 @@ def end_step(state: SeedState, out: Step) -> tuple[SeedState, list[tuple[int, in
     done = out.terminated | out.truncated
     episode_return, episode_length = state.episode_return + out.reward, state.episode_length + 1
     finished = [(int(s), int(j), float(episode_return[s, j]), int(episode_length[s, j])) for s, j in zip(*np.nonzero(done))]
-    recent, episodes = state.recent.copy(), state.episodes.copy()
-    for s, _, episode_return_, _ in finished:
-        recent[s] = np.append(recent[s, 1:], episode_return_)
-        episodes[s] += 1
+    state = count_episodes(state, finished)
     return state._replace(obs=out.obs, done=done, episode_return=np.where(done, 0.0, episode_return),
-                          episode_length=np.where(done, 0, episode_length), episodes=episodes, recent=recent), finished
+                          episode_length=np.where(done, 0, episode_length)), finished
+
+
+def count_episodes(state: SeedState, finished: list[tuple[int, int, float, int]]) -> SeedState:
+    """The state with finished episodes (seed index, env, return, length) counted and their
+    returns among the recent ones."""
+    recent, episodes = state.recent.copy(), state.episodes.copy()
+    for s, _, episode_return, _ in finished:
+        recent[s] = np.append(recent[s, 1:], episode_return)
+        episodes[s] += 1
+    return state._replace(recent=recent, episodes=episodes)
 
 
 def stack(trees: list[Any]) -> Any:
@@ -237,7 +246,55 @@ def train(
     `rundir.RESUMABLE_CHANGES` (see also `resume`). `actor`/`critic` replace the default MLPs (a
     flax module or an (init, apply) pair); `make_env` replaces `gymnasium.make(config.env_id)`.
     `on_evaluation` is called after each evaluation, once the step's checkpoint (if due) is written.
+    With `config.workers` > 0, rollout workers on Ray collect the transitions (`workers.py`).
     """
+    config, num_seeds = resolve(config, run_dir, num_seeds, resume)
+    if config.workers:
+        from ddpgx.workers import start_ray
+
+        ray_cluster = start_ray(config)  # before anything computes with JAX: Ray forks its services
+    with Training(config, run_dir, num_seeds, resume, overwrite, actor, critic, make_env, progress, print_fn,
+                  on_evaluation) as t:
+        if config.workers:
+            from ddpgx.workers import collect_and_learn
+
+            collect_and_learn(t, ray_cluster)
+        else:
+            E, seeds, fns, buffer = config.num_envs, t.seeds, t.fns, t.buffer
+            state, step = t.state, t.step
+            with _Interrupt() as interrupt:
+                while step < config.total_steps and not interrupt.requested:
+                    # 1. step the environments and store the transitions
+                    action = np.asarray(state.action)
+                    try:
+                        out = t.envs.step(action)
+                    except (EnvError, FloatingPointError) as error:
+                        raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is "
+                                          f"kept") from None
+                    buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated)
+                    state, finished = end_step(state, out)
+                    previous, step = step, step + E
+                    t.log_episodes(step, finished)
+                    # 2. learn and choose the next actions, or only choose them
+                    key = np.uint32(step)
+                    if step >= config.learning_starts and (step // E) % config.train_freq == 0:
+                        index = sample_indices(seeds, step, buffer.size, (config.gradient_steps * E, config.batch_size))
+                        agent_state, metrics, action, noise_state = fns.learn(
+                            state.agent, buffer.sample_rows(index), state.noise, state.obs, state.done,
+                            state.explore_key, key)
+                        state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
+                    else:
+                        action, noise_state = fns.act(state.agent.actor, state.noise, state.obs, state.done,
+                                                      state.explore_key, key, step < config.learning_starts)
+                    state = state._replace(action=action, noise=noise_state)
+                    # 3. log, evaluate, checkpoint
+                    t.after_step(previous, step, state)
+        return t.finish()
+
+
+def resolve(config: Config | None, run_dir: str | Path | None, num_seeds: int | None,
+            resume: bool) -> tuple[Config, int]:
+    """The config and number of seeds of a run: given, or read back from the run directory to resume."""
     if resume:
         if run_dir is None:
             raise ConfigError("resuming needs the run directory")
@@ -253,131 +310,149 @@ def train(
     if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
         raise ConfigError(f"invalid num_seeds={num_seeds!r}: must be an integer of at least 1")
     check_seed(config.seed, "seed", num_seeds)
-    seeds = [config.seed + k for k in range(num_seeds)]
-    run = RunDir(run_dir if run_dir is not None else default_run_dir(config), seeds)
-    run.check(resume, overwrite)
-    S, E = num_seeds, config.num_envs
-    last_step = -(-config.total_steps // E) * E
-    if last_step != config.total_steps:
-        print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration steps "
-                 f"all {E} environments, so the run ends at step {last_step}")
-    if config.learning_starts > last_step:
-        print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run acts "
-                 f"randomly throughout and makes no gradient step")
+    return config, num_seeds
 
-    with contextlib.ExitStack() as cleanup:
-        # Everything that can fail (environments, networks, the buffer's memory) happens before the
-        # run directory is written, so a run that cannot start leaves nothing behind.
-        make_env = with_time_limit(make_env, config.max_episode_steps) if make_env else \
-            env_factory(config.env_id, config.max_episode_steps)
-        envs = Envs(make_env, S, E, config.env_id)
-        cleanup.callback(envs.close)
-        A = envs.action_dim
-        agent = build_agent(config, A, actor, critic)
-        noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
-        buffer = ReplayBuffer(config.buffer_size, envs.obs_shape, A, S, fills=config.total_steps + E)
-        fns = step_functions(agent, noise, E, A, envs.obs_shape)
-        state = initial_state(agent, noise, envs, seeds, fns.act, config.learning_starts > 0)
-        evaluator = Evaluator(make_env, seeds, config.eval_episodes, config.env_id)
-        cleanup.callback(evaluator.close)
 
-        run.open(resume, overwrite, print_fn)
-        cleanup.callback(run.close)
-        step, log_rows = 0, [None] * S
-        if resume:
-            state, step, log_rows = restore(run, state, buffer, envs, config, print_fn)
-        run.write_configs([config.replace(seed=seed) for seed in seeds])
-        loggers = [RunLogger(d, config.tensorboard, rows, step) for d, rows in zip(run.seed_dirs, log_rows)]
-        for logger in loggers:
-            cleanup.callback(logger.close)
-        state = state._replace(agent=jax.device_put(state.agent))
+class Training:
+    """One training run's machinery, around the loop that drives it: the environments, agent,
+    buffer and jitted functions (all made before the run directory is written, so that a run that
+    cannot start leaves nothing behind), the locked run directory, its logs and checkpoints, the
+    state restored on resume; `after_step` logs, evaluates and checkpoints when their step comes, and
+    `finish` ends the run. The loop keeps `state` and `step` up to date through `after_step`.
+    """
 
-        def save_checkpoint() -> None:
-            check_finite(state.agent, step)
-            for logger in loggers:
-                logger.flush()
-            for s, seed_dir in enumerate(run.seed_dirs):
-                meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=seeds[s]).to_dict(),
-                        "log_rows": loggers[s].rows, "actor": network_name(actor), "critic": network_name(critic),
-                        "obs_shape": list(envs.obs_shape), "action_low": envs.scaler.low.tolist(),
-                        "action_high": envs.scaler.high.tolist()}
-                ckpt.save(seed_dir, step, meta, ckpt.flatten(take(state, s)), envs.get_state(s),
-                          buffer.state_dict(s) if config.save_buffer else None)
-            ckpt.prune(run.seed_dirs, config.keep_checkpoints)
+    def __init__(self, config: Config, run_dir: str | Path | None, num_seeds: int, resume: bool, overwrite: bool,
+                 actor: Any, critic: Any, make_env: EnvFactory | None, progress: bool,
+                 print_fn: Callable[[str], None], on_evaluation: Callable[[Evaluation], None] | None):
+        self.config, self.print_fn, self.on_evaluation = config, print_fn, on_evaluation
+        self.seeds = [config.seed + k for k in range(num_seeds)]
+        self.run = RunDir(run_dir if run_dir is not None else default_run_dir(config), self.seeds)
+        self.run.check(resume, overwrite)
+        self.networks = {"actor": network_name(actor), "critic": network_name(critic)}
+        S, E = num_seeds, config.num_envs
+        last_step = -(-config.total_steps // E) * E
+        if last_step != config.total_steps:
+            print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration "
+                     f"steps all {E} environments, so the run ends at step {last_step}")
+        if config.learning_starts > last_step:
+            print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run "
+                     f"acts randomly throughout and makes no gradient step")
+        self.cleanup = contextlib.ExitStack()
+        try:
+            self.make_env = with_time_limit(make_env, config.max_episode_steps) if make_env else \
+                env_factory(config.env_id, config.max_episode_steps)
+            # with rollout workers, the learner steps no environment: its per-seed state has no environments
+            self.envs = Envs(self.make_env, 1, 1, config.env_id) if config.workers else \
+                Envs(self.make_env, S, E, config.env_id)
+            self.cleanup.callback(self.envs.close)
+            A, obs_shape = self.envs.action_dim, self.envs.obs_shape
+            self.agent = build_agent(config, A, actor, critic)
+            self.noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
+            self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E)
+            learner_envs = 0 if config.workers else E
+            self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape)
+            obs = np.zeros((S, 0, *obs_shape), np.float32) if config.workers else self.envs.reset(self.seeds)
+            state = initial_state(self.agent, self.noise, obs, A, self.seeds, self.fns.act, config.learning_starts > 0)
+            self.evaluator = Evaluator(self.make_env, self.seeds, config.eval_episodes, config.env_id)
+            self.cleanup.callback(self.evaluator.close)
 
-        evaluation = {"step": -1, "returns": None}
+            self.run.open(resume, overwrite, print_fn)
+            self.cleanup.callback(self.run.close)
+            step, log_rows = 0, [None] * S
+            if resume:
+                state, step, log_rows = restore(self.run, state, self.buffer, self.envs, config, print_fn)
+            self.run.write_configs([config.replace(seed=seed) for seed in self.seeds])
+            self.loggers = [RunLogger(d, config.tensorboard, rows, step) for d, rows in zip(self.run.seed_dirs, log_rows)]
+            for logger in self.loggers:
+                self.cleanup.callback(logger.close)
+            self.bar = progress_bar(config, step) if progress else None
+            if self.bar is not None:
+                self.cleanup.callback(self.bar.close)
+        except BaseException:
+            self.cleanup.close()
+            raise
+        self.state, self.step = state._replace(agent=jax.device_put(state.agent)), step
+        self.saved_step, self.reported, self.clock = step, -1, (time.perf_counter(), step)
+        self.evaluation: tuple[int, np.ndarray | None] = (-1, None)
 
-        def evaluate() -> np.ndarray:
-            """Noise-free returns (seeds, episodes) at this step, logged once per step."""
-            if evaluation["step"] != step:
-                evaluation.update(step=step, returns=evaluator(lambda obs: fns.policy(state.agent.actor, obs)))
-            for s, logger in enumerate(loggers):
-                if logger.last_step["eval"] != step:
-                    logger.write("eval", eval_row(step, evaluation["returns"][s]))
-            return evaluation["returns"]
+    def __enter__(self) -> Training:
+        return self
 
-        bar = progress_bar(config, step) if progress else None
-        if bar is not None:
-            cleanup.callback(bar.close)
-        saved_step, reported, clock = step, -1, (time.perf_counter(), step)
-        with _Interrupt() as interrupt:
-            while step < config.total_steps and not interrupt.requested:
-                # 1. step the environments and store the transitions
-                action = np.asarray(state.action)
-                try:
-                    out = envs.step(action)
-                except (EnvError, FloatingPointError) as error:
-                    raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is kept") from None
-                buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated)
-                state, finished = end_step(state, out)
-                previous, step = step, step + E
-                for s, env, episode_return, length in finished:
-                    loggers[s].write("episodes", {"step": step, "env": env, "return": episode_return, "length": length})
-                # 2. learn and choose the next actions, or only choose them
-                key = np.uint32(step)
-                if step >= config.learning_starts and (step // E) % config.train_freq == 0:
-                    index = sample_indices(seeds, step, buffer.size, (config.gradient_steps * E, config.batch_size))
-                    agent_state, metrics, action, noise_state = fns.learn(
-                        state.agent, buffer.sample_rows(index), state.noise, state.obs, state.done, state.explore_key, key)
-                    state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
-                else:
-                    action, noise_state = fns.act(state.agent.actor, state.noise, state.obs, state.done,
-                                                  state.explore_key, key, step < config.learning_starts)
-                state = state._replace(action=action, noise=noise_state)
-                # 3. log, evaluate, checkpoint
-                if _crossed(previous, step, config.log_every):
-                    now = time.perf_counter()
-                    rate, clock = (step - clock[1]) / max(now - clock[0], 1e-9), (now, step)
-                    for s, logger in enumerate(loggers):
-                        logger.write("metrics", metrics_row(state, s, step, rate))
-                    if bar is not None:
-                        bar.set_postfix(recent_return=round(float(np.nanmean(state.recent)), 1)
-                                        if np.isfinite(state.recent).any() else None, refresh=False)
-                evaluated = _crossed(previous, step, config.eval_every)
-                if evaluated:
-                    evaluate()
-                if _crossed(previous, step, config.checkpoint_every):
-                    save_checkpoint()
-                    saved_step = step
-                if evaluated and on_evaluation is not None:
-                    on_evaluation(Evaluation(step, evaluation["returns"], saved_step == step))
-                    reported = step
-                if bar is not None:
-                    bar.update(step - previous)
-        if bar is not None:
-            bar.close()
-        if step != saved_step:
-            save_checkpoint()
+    def __exit__(self, *exc: Any) -> None:
+        self.cleanup.close()
+
+    def log_episodes(self, step: int, finished: list[tuple[int, int, float, int]]) -> None:
+        for s, env, episode_return, length in finished:
+            self.loggers[s].write("episodes", {"step": step, "env": env, "return": episode_return, "length": length})
+
+    def after_step(self, previous: int, step: int, state: SeedState) -> None:
+        """Record the loop's new state, then log, evaluate and checkpoint if their step came."""
+        self.state, self.step = state, step
+        config = self.config
+        if _crossed(previous, step, config.log_every):
+            now = time.perf_counter()
+            rate, self.clock = (step - self.clock[1]) / max(now - self.clock[0], 1e-9), (now, step)
+            for s, logger in enumerate(self.loggers):
+                logger.write("metrics", metrics_row(state, s, step, rate))
+            if self.bar is not None:
+                self.bar.set_postfix(recent_return=round(float(np.nanmean(state.recent)), 1)
+                                     if np.isfinite(state.recent).any() else None, refresh=False)
+        evaluated = _crossed(previous, step, config.eval_every)
+        if evaluated:
+            self.evaluate()
+        if _crossed(previous, step, config.checkpoint_every):
+            self.save_checkpoint()
+        if evaluated and self.on_evaluation is not None:
+            self.on_evaluation(Evaluation(step, self.evaluation[1], self.saved_step == step))
+            self.reported = step
+        if self.bar is not None:
+            self.bar.update(step - previous)
+
+    def evaluate(self) -> np.ndarray:
+        """Noise-free returns (seeds, episodes) at this step, logged once per step."""
+        if self.evaluation[0] != self.step:
+            actor = self.state.agent.actor
+            self.evaluation = (self.step, self.evaluator(lambda obs: self.fns.policy(actor, obs)))
+        for s, logger in enumerate(self.loggers):
+            if logger.last_step["eval"] != self.step:
+                logger.write("eval", eval_row(self.step, self.evaluation[1][s]))
+        return self.evaluation[1]
+
+    def save_checkpoint(self, extra: dict[str, Any] | None = None) -> None:
+        """Every seed's checkpoint of this step (then the older ones are pruned). `extra` goes into
+        meta.json (the rollout workers' counters)."""
+        state, step, config = self.state, self.step, self.config
+        check_finite(state.agent, step)
+        for logger in self.loggers:
+            logger.flush()
+        for s, seed_dir in enumerate(self.run.seed_dirs):
+            meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=self.seeds[s]).to_dict(),
+                    "log_rows": self.loggers[s].rows, **self.networks, "obs_shape": list(self.envs.obs_shape),
+                    "action_low": self.envs.scaler.low.tolist(), "action_high": self.envs.scaler.high.tolist(),
+                    **(extra or {})}
+            env_state = None if config.workers else self.envs.get_state(s)
+            ckpt.save(seed_dir, step, meta, ckpt.flatten(take(state, s)), env_state,
+                      self.buffer.state_dict(s) if config.save_buffer else None)
+        ckpt.prune(self.run.seed_dirs, config.keep_checkpoints)
+        self.saved_step = step
+
+    def finish(self, extra: dict[str, Any] | None = None) -> TrainResult:
+        """The last checkpoint and the final evaluation (none when interrupted)."""
+        config, step, S = self.config, self.step, len(self.seeds)
+        if self.bar is not None:
+            self.bar.close()
+        if step != self.saved_step:
+            self.save_checkpoint(extra)
         if step < config.total_steps:
-            print_fn(f"interrupted at step {step}; checkpoint saved in {run.seed_dirs[0] / 'checkpoints'}")
-            return TrainResult(config, run.seed_dirs, seeds, np.zeros((S, 0)), step, interrupted=True)
-        returns = evaluate()
-        if on_evaluation is not None and reported != step:
-            on_evaluation(Evaluation(step, returns, True))
-    for seed, r in zip(seeds, returns):
-        print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
-                 f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
-    return TrainResult(config, run.seed_dirs, seeds, returns, step)
+            self.print_fn(f"interrupted at step {step}; checkpoint saved in {self.run.seed_dirs[0] / 'checkpoints'}")
+            return TrainResult(config, self.run.seed_dirs, self.seeds, np.zeros((S, 0)), step, interrupted=True)
+        returns = self.evaluate()
+        if self.on_evaluation is not None and self.reported != step:
+            self.on_evaluation(Evaluation(step, returns, True))
+        for seed, r in zip(self.seeds, returns):
+            self.print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
+                          f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
+        return TrainResult(config, self.run.seed_dirs, self.seeds, returns, step)
 
 
 def resume(run_dir: str | Path, *, actor: Any = None, critic: Any = None, make_env: EnvFactory | None = None,

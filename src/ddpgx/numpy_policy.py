@@ -48,13 +48,17 @@ class NumpyPolicy:
             raise ValueError(
                 f"the policy takes observations of shape {self.obs_shape} (or a batch of them), got {obs.shape}"
             )
-        x = (obs[None] if single else obs).reshape(1 if single else obs.shape[0], -1)
+        action = self.action_low + (self.unit(obs[None] if single else obs) + np.float32(1.0)) * self.half_range
+        return action[0] if single else action
+
+    def unit(self, obs: np.ndarray) -> np.ndarray:
+        """The actor's output in [-1, 1] for a batch of observations, before the rescale."""
+        x = np.asarray(obs, np.float32).reshape(len(obs), -1)
         last = len(self.layers) - 1
         for i, (kernel, bias) in enumerate(self.layers):
             x = x @ kernel + bias
             x = self.output(x) if i == last else self.hidden(x)
-        action = self.action_low + (x + np.float32(1.0)) * self.half_range
-        return action[0] if single else action
+        return x
 
 
 def load(path: str | Path) -> NumpyPolicy:

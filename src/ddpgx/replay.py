@@ -21,7 +21,6 @@ import os
 
 import numpy as np
 
-from ddpgx.agent import Batch
 from ddpgx.config import ConfigError
 
 FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
@@ -35,8 +34,19 @@ def columns(obs_shape: tuple[int, ...], action_dim: int) -> dict[str, slice]:
             "next_obs": slice(o + a + 1, 2 * o + a + 1), "terminated": slice(2 * o + a + 1, 2 * o + a + 2)}
 
 
-def unpack(rows, obs_shape: tuple[int, ...], action_dim: int) -> Batch:
-    """Split packed rows (numpy or jax, any leading axes) into a Batch."""
+def pack(obs, action, reward, next_obs, terminated) -> np.ndarray:
+    """Transitions as packed float32 rows: arrays with the same leading axes (..., field shape) in,
+    (..., row width) out. What the buffer stores, and what a rollout worker sends."""
+    lead = np.shape(reward)
+    return np.concatenate([np.reshape(obs, (*lead, -1)), np.reshape(action, (*lead, -1)), np.reshape(reward, (*lead, 1)),
+                           np.reshape(next_obs, (*lead, -1)), np.reshape(terminated, (*lead, 1))],
+                          axis=-1, dtype=np.float32)
+
+
+def unpack(rows, obs_shape: tuple[int, ...], action_dim: int):
+    """Split packed rows (numpy or jax, any leading axes) into an agent.Batch."""
+    from ddpgx.agent import Batch  # here, so that packing rows (rollout workers) needs numpy alone
+
     cols = columns(obs_shape, action_dim)
     lead = rows.shape[:-1]
     return Batch(
@@ -118,15 +128,15 @@ class ReplayBuffer:
 
     def add(self, obs, action, reward, next_obs, terminated) -> None:
         """Store one step of every environment of every seed; arrays have shape (seeds, envs, ...)."""
-        num_envs = np.shape(reward)[1]
-        slots = (self.pos + np.arange(num_envs)) % self.capacity
-        lead = (self.num_seeds, num_envs, -1)
-        self.data[:, slots] = np.concatenate([
-            np.reshape(obs, lead), np.reshape(action, lead), np.reshape(reward, lead),
-            np.reshape(next_obs, lead), np.reshape(terminated, lead),
-        ], axis=-1)
-        self.pos = int((self.pos + num_envs) % self.capacity)
-        self.size = min(self.size + num_envs, self.capacity)
+        self.add_rows(pack(obs, action, reward, next_obs, terminated))
+
+    def add_rows(self, rows: np.ndarray) -> None:
+        """Store packed transitions, shape (seeds, count, row width), in order."""
+        count = rows.shape[1]
+        slots = (self.pos + np.arange(count)) % self.capacity
+        self.data[:, slots] = rows
+        self.pos = int((self.pos + count) % self.capacity)
+        self.size = min(self.size + count, self.capacity)
 
     def sample_rows(self, indices: np.ndarray) -> np.ndarray:
         """The packed rows at `indices` (seeds, ...) of each seed's own slots: shape (seeds, ..., row width)."""
