@@ -136,6 +136,8 @@ class StepFunctions(NamedTuple):
 def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int,
                    obs_shape: tuple[int, ...]) -> StepFunctions:
     def act(actor, noise_state, obs, done, key, step, random):
+        if num_envs == 0:  # a learner fed by rollout workers acts in no environment
+            return jnp.zeros((0, action_dim)), noise_state
         key = jax.random.fold_in(key, step)
         noise_state = reset_noise(noise_state, done)
         if random:
@@ -237,6 +239,7 @@ def train(
     progress: bool = True,
     print_fn: Callable[[str], None] = print,
     on_evaluation: Callable[[Evaluation], None] | None = None,
+    address: str | None = None,
 ) -> TrainResult:
     """Train `num_seeds` agents (seeds config.seed, config.seed + 1, ...) and evaluate them.
 
@@ -246,50 +249,54 @@ def train(
     `rundir.RESUMABLE_CHANGES` (see also `resume`). `actor`/`critic` replace the default MLPs (a
     flax module or an (init, apply) pair); `make_env` replaces `gymnasium.make(config.env_id)`.
     `on_evaluation` is called after each evaluation, once the step's checkpoint (if due) is written.
-    With `config.workers` > 0, rollout workers on Ray collect the transitions (`workers.py`).
+    With `config.workers` > 0, rollout workers on Ray collect the transitions (`workers.py`): on a Ray
+    started on this machine, on 127.0.0.1, or on the cluster at `address` (HOST:PORT).
     """
     config, num_seeds = resolve(config, run_dir, num_seeds, resume)
     if config.workers:
-        from ddpgx.workers import start_ray
+        from ddpgx import workers
 
-        ray_cluster = start_ray(config)  # before anything computes with JAX: Ray forks its services
-    with Training(config, run_dir, num_seeds, resume, overwrite, actor, critic, make_env, progress, print_fn,
-                  on_evaluation) as t:
-        if config.workers:
-            from ddpgx.workers import collect_and_learn
-
-            collect_and_learn(t, ray_cluster)
-        else:
+        if actor is not None:
+            raise ConfigError("rollout workers act with the default MLP actor, in numpy; a custom actor needs workers=0")
+        ray_cluster = workers.start_ray(config, address)  # before JAX computes anything: Ray forks its services
+    try:
+        with Training(config, run_dir, num_seeds, resume, overwrite, actor, critic, make_env, progress, print_fn,
+                      on_evaluation) as t, _Interrupt() as interrupt:
+            if config.workers:
+                workers.collect_and_learn(t, lambda: interrupt.requested)
+                return t.finish()
             E, seeds, fns, buffer = config.num_envs, t.seeds, t.fns, t.buffer
             state, step = t.state, t.step
-            with _Interrupt() as interrupt:
-                while step < config.total_steps and not interrupt.requested:
-                    # 1. step the environments and store the transitions
-                    action = np.asarray(state.action)
-                    try:
-                        out = t.envs.step(action)
-                    except (EnvError, FloatingPointError) as error:
-                        raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is "
-                                          f"kept") from None
-                    buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated)
-                    state, finished = end_step(state, out)
-                    previous, step = step, step + E
-                    t.log_episodes(step, finished)
-                    # 2. learn and choose the next actions, or only choose them
-                    key = np.uint32(step)
-                    if step >= config.learning_starts and (step // E) % config.train_freq == 0:
-                        index = sample_indices(seeds, step, buffer.size, (config.gradient_steps * E, config.batch_size))
-                        agent_state, metrics, action, noise_state = fns.learn(
-                            state.agent, buffer.sample_rows(index), state.noise, state.obs, state.done,
-                            state.explore_key, key)
-                        state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
-                    else:
-                        action, noise_state = fns.act(state.agent.actor, state.noise, state.obs, state.done,
-                                                      state.explore_key, key, step < config.learning_starts)
-                    state = state._replace(action=action, noise=noise_state)
-                    # 3. log, evaluate, checkpoint
-                    t.after_step(previous, step, state)
-        return t.finish()
+            while step < config.total_steps and not interrupt.requested:
+                # 1. step the environments and store the transitions
+                action = np.asarray(state.action)
+                try:
+                    out = t.envs.step(action)
+                except (EnvError, FloatingPointError) as error:
+                    raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is "
+                                      f"kept") from None
+                buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated)
+                state, finished = end_step(state, out)
+                previous, step = step, step + E
+                t.log_episodes(step, finished)
+                # 2. learn and choose the next actions, or only choose them
+                key = np.uint32(step)
+                if step >= config.learning_starts and (step // E) % config.train_freq == 0:
+                    index = sample_indices(seeds, step, buffer.size, (config.gradient_steps * E, config.batch_size))
+                    agent_state, metrics, action, noise_state = fns.learn(
+                        state.agent, buffer.sample_rows(index), state.noise, state.obs, state.done,
+                        state.explore_key, key)
+                    state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
+                else:
+                    action, noise_state = fns.act(state.agent.actor, state.noise, state.obs, state.done,
+                                                  state.explore_key, key, step < config.learning_starts)
+                state = state._replace(action=action, noise=noise_state)
+                # 3. log, evaluate, checkpoint
+                t.after_step(previous, step, state)
+            return t.finish()
+    finally:
+        if config.workers:
+            workers.stop_ray(ray_cluster)
 
 
 def resolve(config: Config | None, run_dir: str | Path | None, num_seeds: int | None,
@@ -457,12 +464,13 @@ class Training:
 
 def resume(run_dir: str | Path, *, actor: Any = None, critic: Any = None, make_env: EnvFactory | None = None,
            progress: bool = True, print_fn: Callable[[str], None] = print,
-           on_evaluation: Callable[[Evaluation], None] | None = None, **changes: Any) -> TrainResult:
+           on_evaluation: Callable[[Evaluation], None] | None = None, address: str | None = None,
+           **changes: Any) -> TrainResult:
     """Continue the run in `run_dir` from its latest checkpoint, exactly. `changes` may set the fields
     in `rundir.RESUMABLE_CHANGES`, such as a larger `total_steps`; the seeds come from the directory."""
     config, _ = find_run(run_dir)
     return train(config.replace(**changes), run_dir, resume=True, actor=actor, critic=critic, make_env=make_env,
-                 progress=progress, print_fn=print_fn, on_evaluation=on_evaluation)
+                 progress=progress, print_fn=print_fn, on_evaluation=on_evaluation, address=address)
 
 
 def restore(run: RunDir, template: SeedState, buffer: ReplayBuffer, envs: Envs, config: Config,
