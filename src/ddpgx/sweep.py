@@ -293,9 +293,10 @@ def ddpgx_trainable(config: Config, run_dir: Path, num_seeds: int, on_evaluation
 
 
 def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str,
-              report: Callable[[dict[str, Any], Path | None], None], print_fn=print) -> Path:
+              report: Callable[[dict[str, Any], Path | None], None], print_fn=print, cores: list[int] | None = None) -> Path:
     """Run one trial without knowing about Ray: `report(metrics, checkpoint_dir)` receives every
-    evaluation. Returns the trial's run directory."""
+    evaluation. `cores` (the cores the trial's process is pinned to) is recorded with the trial.
+    Returns the trial's run directory."""
     task, preset = params["task"], params["preset"]
     values = {k: v for k, v in params.items() if k not in ("task", "preset")}
     config = trial_config(spec, task, preset, values)
@@ -303,7 +304,7 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
     run_dir, trials = sweep_dir / "runs" / trial_id, sweep_dir / "trials"
     trials.mkdir(parents=True, exist_ok=True)
     _write_json(trials / f"{trial_id}.json", {"trial": trial_id, "task": task, "preset": preset, "params": values,
-                                              "seeds": spec.seeds, "first_seed": spec.first_seed})
+                                              "seeds": spec.seeds, "first_seed": spec.first_seed, "cores": cores})
     pointer = trials / f"{trial_id}.tune"
 
     def on_evaluation(evaluation) -> None:
@@ -341,13 +342,14 @@ def _tune_trainable(params: dict[str, Any], spec_json: dict[str, Any], sweep_dir
     """A trial as Ray Tune runs it, in a worker process of its own."""
     from ddpgx import cluster
 
-    cluster.pin_cpus(max(1, cpus))  # before JAX starts: XLA sizes its threads by the cores it may use
+    cores = cluster.pin_cpus(max(1, cpus))  # before JAX starts: XLA sizes its threads by the cores it may use
     from ray import tune
 
     def report(metrics: dict[str, Any], checkpoint: Path | None) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)) if checkpoint else None)
 
-    run_trial(Spec.from_json(spec_json), params, Path(sweep_dir), tune.get_context().get_trial_id(), report)
+    run_trial(Spec.from_json(spec_json), params, Path(sweep_dir), tune.get_context().get_trial_id(), report,
+              cores=cores)
 
 
 def _trial_dirname(trial: Any) -> str:
