@@ -449,8 +449,9 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
                                         num_samples=spec.samples,
                                         trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(storage_path=str(sweep_dir), name="tune", verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+                                      failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+    # Tune keeps every checkpoint a trial registers (no num_to_keep): each is one small file naming a
+    # ddpgx checkpoint, and a limit would force a snapshot of the experiment at every registration
     return tuner.fit()
 
 
