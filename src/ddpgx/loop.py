@@ -14,7 +14,7 @@ Per iteration (every environment of every seed steps once):
        the first `learning_starts` steps, then clip(pi(s) + noise, -1, 1); the noise of an
        environment restarts with its episode;
     3. log, evaluate, checkpoint when their step comes.
-Choosing the next actions in the learning call saves a dispatch per step: 7-10% more steps/s
+Choosing the next actions in the learning call saves a dispatch per step: 9-10% more steps/s
 (benchmarks/next_action.py).
 """
 
