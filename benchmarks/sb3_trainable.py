@@ -66,7 +66,7 @@ def action_noise(config, action_dim: int):
 
 
 def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) -> None:
-    """The sweep's trainable interface (see `ddpgx.sweep.ddpgx_trainable`)."""
+    """The sweep's trainable interface (see `ddpgx.sweeps.ddpgx_trainable`)."""
     import gymnasium as gym
     import stable_baselines3
     import torch

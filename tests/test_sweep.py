@@ -8,7 +8,7 @@ import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
-from ddpgx.sweep import Asha, Dimension, SpecError, load_spec, report, run_trial, trial_config, trials_in_grid
+from ddpgx.sweeps import Asha, Dimension, SpecError, load_spec, report, run_trial, trial_config, trials_in_grid
 from tests.conftest import quiet
 
 SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],

@@ -176,7 +176,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ddpgx.sweep import sweep
+    from ddpgx.sweeps import sweep
 
     result = sweep(args.spec, args.storage_path, address=args.address, resume=args.resume)
     print(f"sweep saved in {result.sweep_dir}: {result.trials} trials, {result.errors} failed")
