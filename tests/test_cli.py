@@ -25,7 +25,7 @@ def test_help_lists_every_config_field_with_its_doc():
                  "--num-seeds", "--save-buffer", "--max-episode-steps"):
         assert flag in out
     assert "Polyak rate of the target networks" in out
-    assert "{gaussian,ou}" in out  # choices come from the field's type
+    assert "{gaussian,ou,param}" in out  # choices come from the field's type
 
 
 def test_train_resume_eval_plot(tmp_path):
