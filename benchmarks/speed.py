@@ -116,15 +116,15 @@ def worker_update() -> dict:
                                                           jnp.zeros((1, action_dim)))]))
         learn = fns.learn
         if count == 1:
-            cost = learn.lower(state, rows, noise, obs, done, key, np.uint32(0)).compile().cost_analysis()
+            cost = learn.lower(state, rows, noise, None, None, obs, done, key, np.uint32(0), False).compile().cost_analysis()
             cost = cost[0] if isinstance(cost, list) else cost
             out["update_flops"] = float(cost["flops"])
-        state, metrics, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(0))
+        state, metrics, action, *_ = learn(state, rows, noise, None, None, obs, done, key, np.uint32(0), False)
         np.asarray(action)
         calls = 400 // count
         start = time.perf_counter()
         for i in range(calls):
-            state, metrics, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(i))
+            state, metrics, action, *_ = learn(state, rows, noise, None, None, obs, done, key, np.uint32(i), False)
             np.asarray(metrics.critic_loss), np.asarray(action)  # the loop reads both back after every call
         out[f"update_us_fused{count}"] = (time.perf_counter() - start) / (calls * count) * 1e6
     for n in (256, 512):

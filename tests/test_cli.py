@@ -113,6 +113,10 @@ def test_help_shows_what_runs_for_each_preset():
                                  "InvertedDoublePendulum-v5, Reacher-v5; 10000 on other tasks")
                 assert config.learning_starts == 10_000
                 assert api.from_preset(preset, "Hopper-v5").learning_starts == 1_000
+            elif field.name in ("noise_decay_steps", "priority_beta_steps"):  # the schedules last the run
+                assert shown == "the run's total_steps"
+                assert getattr(config, field.name) == config.total_steps
+                assert getattr(config.replace(total_steps=123), field.name) == 123
             else:
                 assert shown.split(", from the")[0] == repr(getattr(config, field.name)) or field.name == "env_id", \
                     (preset, field.name, shown)
