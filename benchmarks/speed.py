@@ -35,11 +35,12 @@ HYPER = dict(batch_size=256, hidden=(256, 256), lr=3e-4, tau=0.005, gamma=0.99, 
 
 # ----------------------------------------------------------------------------- workers (subprocesses)
 
-def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 1) -> dict:
+def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 1, changes: dict | None = None) -> dict:
+    """Training steps/s after the warm-up; `changes` sets further Config fields (the extensions)."""
     import ddpgx
     from ddpgx.logging import read_csv
 
-    config = ddpgx.Config(
+    config = ddpgx.Config(**(changes or {}),
         env_id=env_id, total_steps=LEARNING_STARTS + WARMUP + steps, learning_starts=LEARNING_STARTS,
         batch_size=HYPER["batch_size"], actor_hidden=HYPER["hidden"], critic_hidden=HYPER["hidden"],
         actor_lr=HYPER["lr"], critic_lr=HYPER["lr"], tau=HYPER["tau"], gamma=HYPER["gamma"],

@@ -28,41 +28,61 @@ import numpy as np
 
 from ddpgx.replay import sampler
 
+SCALAR_SET = 8
+"""Up to this many leaves, `SumTree.set` walks each one's ancestors in plain Python."""
+
 
 class SumTree:
     """One binary sum tree per seed in a (seeds, 2 * leaves) float64 array: node 1 is the root, node
     k's children are 2k and 2k + 1, and slot i is the leaf node `leaves + i`. Every inner node is
     always the sum of its two children, recomputed (never incremented), so the tree is a function
-    of its leaves alone."""
+    of its leaves alone. The operations index the array flattened (seed s's node k at
+    s * 2 * leaves + k), one gather or scatter per tree level for all seeds at once."""
 
     def __init__(self, num_seeds: int, capacity: int):
         self.num_seeds, self.capacity = int(num_seeds), int(capacity)
         self.leaves = 1 << max(0, (self.capacity - 1).bit_length())
         self.depth = self.leaves.bit_length() - 1
         self.nodes = np.zeros((self.num_seeds, 2 * self.leaves))
-        self._seed = np.arange(self.num_seeds)[:, None]
+        self._flat = self.nodes.reshape(-1)  # a view
+        self._base = (np.arange(self.num_seeds) * 2 * self.leaves)[:, None]
 
     @property
     def total(self) -> np.ndarray:
         """(seeds,) the sum of every leaf."""
         return self.nodes[:, 1]
 
+    def _offsets(self, ndim: int) -> np.ndarray:
+        return self._base.reshape(-1, *([1] * (ndim - 1)))
+
     def values(self, slots: np.ndarray) -> np.ndarray:
         """The leaves at `slots` (seeds, ...)."""
-        seed = self._seed.reshape(-1, *([1] * (slots.ndim - 1)))
-        return self.nodes[seed, self.leaves + slots]
+        return self._flat[self._offsets(slots.ndim) + self.leaves + slots]
 
-    def set(self, slots: np.ndarray, values: np.ndarray) -> None:
+    def set(self, slots: np.ndarray, values: np.ndarray, distinct: bool = False) -> None:
         """Set the leaves `slots` (seeds, K) to `values` (seeds, K); where a seed's slot appears more than
-        once, the last value counts. Then recompute every ancestor of the changed leaves."""
-        flat = (self._seed * self.leaves + slots).ravel()
-        last = flat.size - 1 - np.unique(flat[::-1], return_index=True)[1]  # each key's last occurrence
-        seed, leaf = np.divmod(flat[last], self.leaves)
-        self.nodes[seed, self.leaves + leaf] = np.asarray(values, np.float64).ravel()[last]
-        node = self.leaves + leaf
+        once, the last value counts (`distinct` says that no slot repeats, which saves finding them).
+        Then recompute every ancestor of the changed leaves."""
+        flat = (self._offsets(2) + self.leaves + slots).ravel()
+        values = np.asarray(values, np.float64).ravel()
+        if not distinct:
+            last = flat.size - 1 - np.unique(flat[::-1], return_index=True)[1]  # each key's last occurrence
+            flat, values = flat[last], values[last]
+        self._flat[flat] = values
+        if flat.size <= SCALAR_SET:  # a few slots (each step's new transitions): plain Python is faster
+            tree = self._flat
+            for key in flat.tolist():
+                base, node = key - key % (2 * self.leaves), key % (2 * self.leaves)
+                for _ in range(self.depth):
+                    node >>= 1
+                    tree[base + node] = tree[base + 2 * node] + tree[base + 2 * node + 1]
+            return
+        base = flat - flat % (2 * self.leaves)
+        node = flat - base
         for _ in range(self.depth):
-            node = node // 2  # a parent met twice gets the same sum twice
-            self.nodes[seed, node] = self.nodes[seed, 2 * node] + self.nodes[seed, 2 * node + 1]
+            node >>= 1  # a parent met twice gets the same sum twice
+            left = base + 2 * node
+            self._flat[base + node] = self._flat[left] + self._flat[left + 1]
 
     def rebuild(self) -> None:
         """Recompute every inner node from the leaves, level by level."""
@@ -74,13 +94,14 @@ class SumTree:
         """For each value of `mass` (seeds, ...) in [0, total), the slot i whose leaf covers it: the
         leaves before i sum to at most mass, and the leaves up to i to more. A subtree of zero sum
         is never entered, so a slot of zero priority is never returned."""
-        seed = self._seed.reshape(-1, *([1] * (mass.ndim - 1)))
+        base = self._offsets(mass.ndim)
         node = np.ones(mass.shape, np.int64)
         mass = np.array(mass, np.float64)
         for _ in range(self.depth):
-            left = self.nodes[seed, 2 * node]
-            right = (mass >= left) & (self.nodes[seed, 2 * node + 1] > 0)
-            mass = np.where(right, mass - left, mass)
+            left = base + 2 * node
+            left_sum = self._flat[left]
+            right = (mass >= left_sum) & (self._flat[left + 1] > 0)
+            mass -= np.where(right, left_sum, 0.0)
             node = 2 * node + right
         return node - self.leaves
 
@@ -96,7 +117,7 @@ class Priorities:
     def add(self, slots: np.ndarray) -> None:
         """New transitions in `slots` (the same for every seed) get the largest priority so far."""
         slots = np.broadcast_to(slots, (self.tree.num_seeds, len(slots)))
-        self.tree.set(slots, np.broadcast_to((self.max_priority ** self.alpha)[:, None], slots.shape))
+        self.tree.set(slots, np.broadcast_to((self.max_priority ** self.alpha)[:, None], slots.shape), distinct=True)
 
     def update(self, indices: np.ndarray, td_error: np.ndarray) -> None:
         """p_i = |delta_i| + eps for the sampled slots `indices` (seeds, ...), in the order of the

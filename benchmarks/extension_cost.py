@@ -1,0 +1,100 @@
+"""What each extension costs per training step, and the default path against an earlier commit, in one run.
+
+    python benchmarks/extension_cost.py [--reps 3] [--steps 3000] [--envs HalfCheetah-v5] [--base acfea36]
+
+Every variant runs speed.py's end-to-end worker (batch 256, 256-256 networks, one update per step,
+1,000 random steps, 1,000 untimed learning steps, then `--steps` timed ones, one seed), in a fresh
+process, the variants alternating within each repetition so that a change in the machine's speed
+hits all of them. "default at BASE" runs the same worker on the code of commit BASE (a temporary git
+worktree): the default path before the extensions. Writes extension_cost.json and extension_cost.md
+to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from host import machine
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VARIANTS = {
+    "default": {},
+    "obs_norm": {"obs_norm": True},
+    "reward_norm": {"reward_norm": True},
+    "n_step=3": {"n_step": 3},
+    "prioritized": {"prioritized": True},
+    "critic_layer_norm": {"critic_layer_norm": True},
+    "actor+critic layer norm": {"actor_layer_norm": True, "critic_layer_norm": True},
+    "linear noise schedule": {"noise_schedule": "linear", "noise_sigma_final": 0.01},
+    "param noise": {"noise": "param"},
+}
+
+
+def worker(src: Path, env_id: str, steps: int, changes: dict) -> float:
+    args = [env_id, steps, 1, 1] + ([changes] if changes else [])
+    done = subprocess.run([sys.executable, str(HERE / "speed.py"), "--worker", "ddpgx", json.dumps(args)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)})
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])["steps_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3_000)
+    parser.add_argument("--envs", nargs="+", default=["HalfCheetah-v5"])
+    parser.add_argument("--base", default=None, help="a commit whose default path runs beside (e.g. acfea36)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    results = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "runs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [(name, ROOT / "src", VARIANTS[name]) for name in args.variants]
+        if args.base:
+            tree = Path(tmp) / "base"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.base], check=True,
+                           capture_output=True)
+            runs.insert(1, (f"default at {args.base}", tree / "src", {}))
+        try:
+            for rep in range(args.reps):
+                for env_id in args.envs:
+                    for name, src, changes in runs:
+                        rate = worker(src, env_id, args.steps, changes)
+                        results["runs"].setdefault(env_id, {}).setdefault(name, []).append(rate)
+                        print(f"rep {rep} {env_id} {name}: {rate:.1f} steps/s", flush=True)
+        finally:
+            if args.base:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp + "/base")],
+                               capture_output=True)
+    m = results["machine"]
+    lines = [f"Command: `{results['command']}`  ", f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}; "
+             f"ddpgx commit {m.get('git')}", "",
+             "Medians over the repetitions (min-max); the cost is the extra time per training step against "
+             "`default` in the same run.", ""]
+    for env_id, row in results["runs"].items():
+        base = statistics.median(row["default"])
+        lines += [f"### {env_id}", "", "| variant | steps/s | us per step | cost per step against default |",
+                  "| --- | --- | --- | --- |"]
+        for name, values in row.items():
+            rate = statistics.median(values)
+            cost = 1e6 / rate - 1e6 / base
+            lines.append(f"| {name} | {rate:.0f} ({min(values):.0f}-{max(values):.0f}) | {1e6 / rate:.0f} | "
+                         f"{cost:+.0f} us ({cost / (1e6 / base):+.1%}) |")
+        lines.append("")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "extension_cost.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "extension_cost.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
