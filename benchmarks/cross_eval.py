@@ -3,8 +3,9 @@ its policy, and how much the initial states its evaluation happened to draw.
 
     python benchmarks/cross_eval.py RUN_DIR [--episodes 10]
 
-RUN_DIR is a run of several seeds (`seed_<k>/` directories, as `ddpgx train --num-seeds` and
-`benchmarks/returns.py` write them). Seed k's evaluation resets episode i with the seed
+RUN_DIR is a ddpgx run of several seeds with its checkpoints: `seed_<k>/` directories, as
+`ddpgx train --num-seeds` writes them and as a trial of `ddpgx sweep` does in SWEEP_DIR/runs/<trial>/
+(not an SB3 trial, which keeps no policy). Seed k's evaluation resets episode i with the seed
 `ddpgx.envs.env_seeds(k, episodes, stream=1)[i]`, as `ddpgx.evaluate` does; here every policy runs
 on every seed's K states. Rows are policies, columns are state sets, and the diagonal is what the
 returns benchmark reports. If a column is low for every policy, that seed's low final return comes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -46,3 +47,7 @@ def code_commit() -> str | None:
         return None
     changed = git("status", "--porcelain", "--", "src", "benchmarks/*.py", "pyproject.toml")
     return commit + ("-dirty" if changed else "")
+
+
+if __name__ == "__main__":  # `python benchmarks/host.py > SWEEP_DIR/host.json`: what a sweep ran on
+    print(json.dumps(machine(), indent=2))

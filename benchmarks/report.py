@@ -6,7 +6,9 @@ Each row is one trial of one sweep: the library (ddpgx, or SB3 DDPG for the swee
 sb3_trainable.py), the preset, the fields the sweep sets apart from the preset's, the seeds' final
 noise-free returns with their mean and interquartile mean, each with a 95% stratified bootstrap
 interval (rliable, through ddpgx.stats), the median, the worst and the best seed, and every seed's
-value. Writes returns.md, returns.json and curves_<task>.png to --out.
+value. Writes returns.md, returns.json and curves_<task>.png to --out. A sweep directory holding
+host.json (`python benchmarks/host.py`, written after the sweep) names the machine, the versions
+and the ddpgx commit its runs were made with.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from host import machine
 from ddpgx.config import Config
 from ddpgx.presets import from_preset
 from ddpgx.stats import summarize
-from ddpgx.sweep import trial_rows
+from ddpgx.sweeps import trial_rows
 
 
 def setting(row: dict, spec: dict) -> str:
@@ -36,26 +38,32 @@ def setting(row: dict, spec: dict) -> str:
     return ", ".join(changed)
 
 
+LIBRARIES = ("ddpgx", "SB3 DDPG")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "returns")
     args = parser.parse_args()
-    rows = []
+    rows, hosts = [], {}
     for sweep_dir in args.sweeps:
         spec = json.loads((sweep_dir / "spec.json").read_text())
-        library = "SB3 DDPG" if "sb3_trainable" in spec["trainable"] else "ddpgx"
+        library = LIBRARIES[1] if "sb3_trainable" in spec["trainable"] else LIBRARIES[0]
+        if (sweep_dir / "host.json").exists():
+            hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
         for row in trial_rows(sweep_dir):
             if row["final_returns"]:
                 rows.append({**row, "library": library, "sweep": sweep_dir.name, "setting": setting(row, spec)})
     args.out.mkdir(parents=True, exist_ok=True)
-    lines = [f"Command: `python {' '.join(sys.argv)}`  ", _machine_line(), "",
+    lines = [f"Command: `python {' '.join(sys.argv)}`  ", *_provenance(hosts), "",
              "Final noise-free return of each seed (the mean of its last evaluation's episodes). Over seeds: the mean "
              "and the interquartile mean with 95% stratified bootstrap intervals (rliable), the median, the worst "
              "and the best seed.", ""]
     table = []
     for task in sorted({r["task"] for r in rows}):
-        task_rows = sorted((r for r in rows if r["task"] == task), key=lambda r: (r["preset"], r["setting"], r["library"]))
+        task_rows = sorted((r for r in rows if r["task"] == task),
+                           key=lambda r: (r["preset"], r["setting"], LIBRARIES.index(r["library"])))
         summaries = summarize({f"{r['sweep']}/{r['trial']}": r["final_returns"] for r in task_rows})
         steps = sorted({r["total_steps"] for r in task_rows})
         lines += [f"### {task}: {', '.join(f'{s:,}' for s in steps)} steps", "",
@@ -68,19 +76,31 @@ def main() -> None:
                          f"[{s.mean_ci[0]:.1f}, {s.mean_ci[1]:.1f}] | {s.iqm:.1f} | [{s.iqm_ci[0]:.1f}, {s.iqm_ci[1]:.1f}] | "
                          f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} | {per_seed} |")
             table.append({"task": task, "preset": r["preset"], "setting": r["setting"], "library": r["library"],
-                          "sweep": r["sweep"], "trial": r["trial"], "final_returns": r["final_returns"],
-                          **s._asdict()})
+                          "sweep": r["sweep"], "trial": r["trial"], "first_seed": r["first_seed"],
+                          "final_returns": r["final_returns"], **s._asdict()})
         lines += ["", f"![{task}](curves_{task}.png)", ""]
         plot(task, task_rows, args.out / f"curves_{task}.png")
     (args.out / "returns.md").write_text("\n".join(lines))
     (args.out / "returns.json").write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine(),
-                                                       "rows": table}, indent=2) + "\n")
+                                                       "runs": hosts, "rows": table}, indent=2) + "\n")
     print("\n".join(lines))
 
 
-def _machine_line() -> str:
+def _provenance(hosts: dict[str, dict]) -> list[str]:
+    """Where and with what the runs were made (from each sweep's host.json), then the report's own machine."""
+    lines = []
+    for key in sorted({(h.get("git"), h.get("cpu"), h.get("cores"), json.dumps(h.get("versions"))) for h in hosts.values()},
+                      key=str):
+        git, cpu, cores, versions = key
+        names = sorted(n for n, h in hosts.items() if (h.get("git"), h.get("cpu"), h.get("cores"),
+                                                        json.dumps(h.get("versions"))) == key)
+        dates = sorted(hosts[n]["date"][:10] for n in names)
+        lines.append(f"Runs ({', '.join(names)}): ddpgx commit {git}; {cpu}, {cores} cores; "
+                     f"{dates[0]}{' to ' + dates[-1] if dates[-1] != dates[0] else ''}  ")
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in json.loads(versions).items()) + "  ")
     m = machine()
-    return f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}; ddpgx commit {m.get('git')}  "
+    lines.append(f"Report: {m['cpu']}, {m['cores']} cores; {m['date']}; ddpgx commit {m.get('git')}  ")
+    return lines
 
 
 def plot(task: str, rows: list[dict], out: Path) -> None:

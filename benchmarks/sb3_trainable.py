@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def action_noise(config, action_dim: int):
 
 
 def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) -> None:
-    """The sweep's trainable interface (see `ddpgx.sweep.ddpgx_trainable`)."""
+    """The sweep's trainable interface (see `ddpgx.sweeps.ddpgx_trainable`)."""
     import gymnasium as gym
     import stable_baselines3
     import torch
@@ -83,7 +84,7 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
     from ddpgx.loop import Evaluation
 
     kwargs = hyperparameters(config)
-    torch.set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))  # the cores the sweep pinned the trial to
     if run_dir.exists():
         shutil.rmtree(run_dir)
     seeds = [config.seed + k for k in range(num_seeds)]

@@ -35,7 +35,7 @@ def register() -> None:
 
 def train(config, run_dir, num_seeds, on_evaluation, print_fn=print) -> None:
     """The sweep's trainable interface (`ddpgx.sweep.ddpgx_trainable`), with the scaled tasks registered."""
-    from ddpgx.sweep import ddpgx_trainable
+    from ddpgx.sweeps import ddpgx_trainable
 
     register()
     ddpgx_trainable(config, run_dir, num_seeds, on_evaluation, print_fn=print_fn)

@@ -148,3 +148,15 @@ def test_eval_rejects_a_bad_seed_and_export_makes_its_directory(tmp_path):
     assert result.returncode == 2 and "invalid --seed=-3: seeds must lie in [0, 2**32 - 1]" in result.stderr
     result = ddpgx("export", run, "--format", "numpy", "--out", tmp_path / "new" / "dir" / "policy.npz")
     assert (tmp_path / "new" / "dir" / "policy.npz").exists()
+
+
+def test_plain_training_never_imports_ray_and_the_numpy_loader_never_imports_jax(tmp_path):
+    script = ("import sys; from ddpgx.cli import main; "
+              f"main(['train', '--run-dir', {str(tmp_path / 'run')!r}, *{SMALL!r}, '--no-progress']); "
+              "print('ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    done = subprocess.run([sys.executable, "-c", "import sys, ddpgx.numpy_policy, ddpgx.workers, ddpgx.replay; "
+                           "print('jax' in sys.modules)"], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "False", done.stderr

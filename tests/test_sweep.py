@@ -8,7 +8,7 @@ import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
-from ddpgx.sweep import Asha, Dimension, SpecError, load_spec, report, run_trial, trial_config, trials_in_grid
+from ddpgx.sweeps import Asha, Dimension, SpecError, load_spec, report, run_trial, trial_config, trials_in_grid
 from tests.conftest import quiet
 
 SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],
@@ -175,7 +175,7 @@ def test_variants_are_one_trial_each_and_checked(tmp_path):
     assert spec.variants == ({}, {"n_step": 3}, {"obs_norm": True, "obs_norm_clip": 3.0})
     config = trial_config(spec, "Pendulum-v1", "default", {**spec.variants[2], "tau": 0.01})
     assert (config.obs_norm, config.obs_norm_clip, config.n_step, config.tau) == (True, 3.0, 1, 0.01)
-    from ddpgx.sweep import Spec
+    from ddpgx.sweeps import Spec
 
     assert Spec.from_json(json.loads(json.dumps(spec.to_json()))) == spec  # what --resume compares
     reports = []

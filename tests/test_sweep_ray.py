@@ -68,6 +68,8 @@ def test_a_local_sweep_with_asha_writes_runs_and_a_table(tmp_path):
     assert json.loads((sweep_dir / "driver.json").read_text())["address"].startswith("127.0.0.1:")
     trials = sorted(p.stem for p in (sweep_dir / "trials").glob("*.json"))
     assert len(trials) == 4
+    for trial in trials:  # each trial's process ran on one core of its own (cpus_per_trial: 1)
+        assert len(json.loads((sweep_dir / "trials" / f"{trial}.json").read_text())["cores"]) == 1
     rows = list(read_csv(sweep_dir / "results.csv"))
     assert sorted(r["trial"] for r in rows) == trials
     settings = sorted(r["setting"] for r in rows)
@@ -158,3 +160,26 @@ def test_a_killed_driver_is_resumed(tmp_path):
     assert len(rows) == 3 and all(int(r["step"]) == 3000 for r in rows)
     assert ray_processes(driver["tag"], driver["temp_dir"]) == []  # the dead driver's, stopped by PID
     assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] != driver["tag"]
+
+
+def test_a_sweep_joins_a_cluster_started_with_ray_start(tmp_path):
+    """`ray start --head` on 127.0.0.1 in the namespace, the sweep joins it with --address and leaves it
+    running; the head is then stopped by its PID."""
+    spec = write_spec(tmp_path / "spec.yaml", config={**SMALL, "total_steps": 1000})
+    ray = Path(sys.executable).parent / "ray"
+    script = f"""
+set -e
+export RAY_AUTH_MODE=token RAY_AUTH_TOKEN=0123456789abcdef0123456789abcdef RAY_USAGE_STATS_ENABLED=0
+{ray} start --head --block --node-ip-address 127.0.0.1 --port 6391 --num-cpus 2 --include-dashboard false \
+    --object-store-memory 134217728 --temp-dir /tmp/ddpgx-ray-head-$$ --disable-usage-stats > {tmp_path}/head.log 2>&1 &
+head=$!
+trap 'kill -TERM $head; wait $head || true; rm -rf /tmp/ddpgx-ray-head-$$' EXIT
+sleep 8
+{sys.executable} -m ddpgx.cli sweep {spec} --storage-path {tmp_path} --address 127.0.0.1:6391
+{sys.executable} -c "import ray; ray.init(address='127.0.0.1:6391'); print('head alive', ray.nodes()[0]['NodeManagerAddress'])"
+"""
+    done = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + (tmp_path / "head.log").read_text()[-2000:]
+    assert "1 trials, 0 failed" in done.stdout and "head alive 127.0.0.1" in done.stdout
+    assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] is None  # not ours to stop

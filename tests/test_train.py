@@ -153,26 +153,33 @@ def test_the_schedule_of_updates(tmp_path, num_envs, train_freq, gradient_steps)
     assert len(replay) == 360  # every environment's every step is stored
 
 
-def test_several_environments_and_noise_restarting_with_each_episode(tmp_path):
-    """num_envs environments per seed, each with its own episodes; OU noise restarts at an episode's end."""
-    config = small_config(num_envs=2, total_steps=420, learning_starts=100, noise="ou", noise_sigma=0.3, ou_dt=1.0,
-                          max_episode_steps=35)
+def test_several_environments_keep_their_own_episodes(tmp_path):
+    config = small_config(num_envs=2, total_steps=420, learning_starts=100, max_episode_steps=35)
     train(config, tmp_path / "run")
     episodes = csv_rows(tmp_path / "run", "episodes")
     assert [(r["step"], r["env"], r["length"]) for r in episodes[:4]] == [("70", "0", "35"), ("70", "1", "35"),
                                                                           ("140", "0", "35"), ("140", "1", "35")]
     assert len(episodes) == 12
-    noise = final_checkpoint(tmp_path / "run").arrays[".noise"]
-    # 420 = 12 * 35: the last step ended both episodes, and each environment's noise restarts from 0 at
-    # its next step, so the saved state has moved on since that episode's start (no restart yet)
-    assert noise.shape == (2, 1) and np.all(noise != 0.0)
-    from ddpgx.noise import OrnsteinUhlenbeckNoise, reset
-    import jax
 
-    restarted = reset(noise, np.array([True, False]))
-    assert np.all(np.asarray(restarted)[0] == 0.0) and np.all(np.asarray(restarted)[1] == noise[1])
-    eps, _ = OrnsteinUhlenbeckNoise(0.3, 0.15, 1.0).sample(restarted, jax.random.PRNGKey(0))
-    assert np.abs(np.asarray(eps)[0]).max() < 3 * 0.3  # from 0, one shock of std sigma
+
+def test_the_noise_process_restarts_with_each_episode(tmp_path):
+    """OU noise with theta 0 is a random walk: without restarts its spread would grow with every step of
+    the run. The actor barely moves (learning rates 1e-30), so the noise is the executed action minus
+    pi(s): at an episode's first step one shock, sigma; at its second, two."""
+    from tests.probe_envs import TwoStep
+
+    sigma = 0.01
+    config = small_config(env_id="probe", num_envs=2, total_steps=400, learning_starts=0, batch_size=8, noise="ou",
+                          noise_sigma=sigma, ou_theta=0.0, ou_dt=1.0, actor_lr=1e-30, critic_lr=1e-30, eval_episodes=1)
+    train(config, tmp_path / "run", make_env=TwoStep)
+    data = final_checkpoint(tmp_path / "run").replay()["data"]  # rows of (obs, action, reward, next_obs, terminated)
+    policy = ddpgx.load_policy(tmp_path / "run")
+    obs, action = data[:, 0], data[:, 1]
+    noise = action - policy(obs[:, None])[:, 0]
+    first, second = noise[obs == 0.0], noise[obs == 1.0]  # TwoStep's observations: 0, then 1
+    assert len(first) == len(second) == 200
+    assert np.std(first) == pytest.approx(sigma, rel=0.2)
+    assert np.std(second) == pytest.approx(sigma * np.sqrt(2), rel=0.2)
 
 
 def test_the_stored_action_is_the_executed_clipped_one(tmp_path):

@@ -22,6 +22,7 @@ _EXPORTS = {
     "ddpgx.presets": ("PRESETS", "from_preset"),
     "ddpgx.rundir": ("RunLocked", "find_run"),
     "ddpgx.loop": ("TrainResult", "build_agent", "train", "resume"),
+    "ddpgx.sweeps": ("sweep", "load_spec"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_MODULE_OF)

@@ -105,6 +105,9 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
                             "(Fujimoto et al. 2018's DDPG); flags override single fields; --preset NAME --help shows "
                             "its values (default: default)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--address", default=None, metavar="HOST:PORT",
+                       help="with --workers: the Ray cluster to run them on (default: start Ray on this machine, on "
+                            "127.0.0.1)")
     add_config_flags(train, preset)
 
     ev = commands.add_parser("eval", help="evaluate a trained run without exploration noise", epilog=EPILOG)
@@ -160,13 +163,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "(leave --preset out)")
         if args.num_seeds is not None:
             raise ConfigError("--num-seeds sets up a new run; a resumed run keeps its seeds (leave --num-seeds out)")
-        result = resume(args.run_dir, progress=not args.no_progress, **changes)
+        result = resume(args.run_dir, progress=not args.no_progress, address=args.address, **changes)
     else:
         from ddpgx.presets import from_preset
 
         config = from_preset(args.preset or "default", changes.pop("env_id", Config.env_id), **changes)
         result = train(config, args.run_dir, num_seeds=args.num_seeds, overwrite=args.overwrite,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, address=args.address)
     if result.interrupted:
         print(f"resume with: ddpgx train --run-dir {result.run_dir} --resume")
         return 130
@@ -175,7 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ddpgx.sweep import sweep
+    from ddpgx.sweeps import sweep
 
     result = sweep(args.spec, args.storage_path, address=args.address, resume=args.resume)
     print(f"sweep saved in {result.sweep_dir}: {result.trials} trials, {result.errors} failed")

@@ -48,6 +48,12 @@ RUN_LENGTH_DEFAULTS = ("noise_decay_steps", "priority_beta_steps")
 """Fields whose default (None) is the run's total_steps."""
 
 
+WORKERS_WITHOUT = (("obs_norm", False), ("reward_norm", False), ("n_step", 1), ("actor_layer_norm", False),
+                   ("noise_schedule", "constant"))
+"""Extensions the rollout workers do not support, with their plain values; nor parameter noise.
+Prioritized replay, a fixed reward scale and the critic's layer norm work with them."""
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message says which one and what to do."""
 
@@ -159,6 +165,19 @@ class Config:
     ou_theta: float = option(0.15, "Mean-reversion rate of the Ornstein-Uhlenbeck noise (Lillicrap et al. 2016).")
     ou_dt: float = option(1e-2, "Time step of the Ornstein-Uhlenbeck process (as in OpenAI Baselines).")
 
+    # --- rollout workers (Ape-X, Horgan et al. 2018; D4PG, Barth-Maron et al. 2018) ---
+    workers: int = option(0, "Rollout workers on Ray that collect transitions for one learner (0: the single-process "
+                             "loop). Each steps num_envs environments per seed.")
+    replay_ratio: float = option(1.0, "With workers: gradient steps per inserted transition, enforced whatever the "
+                                      "workers' speed (the seed: 1).")
+    sync_every: int = option(1, "With workers: the actor goes to the workers once this many gradient steps have "
+                                "passed since it last went; a chunk is collected with the latest actor sent.")
+    sync: bool = option(False, "With workers: collect in lockstep rounds, so that the same seed gives the same "
+                               "parameters (the default, asynchronous collection does not).")
+    chunk_steps: int = option(64, "With workers: steps of each environment in one chunk of transitions a worker sends.")
+    worker_noise_spread: float = option(0.0, "With workers: worker i of N explores with noise_sigma ** (1 + spread * "
+                                             "i / (N - 1)), as Ape-X spreads epsilon (0: every worker uses noise_sigma).")
+
     # --- evaluation, logging, checkpoints ---
     eval_every: int = option(5_000, "Noise-free evaluation every this many steps (0: only the final one; Fujimoto et "
                                     "al. 2018).")
@@ -221,11 +240,11 @@ class Config:
             fail("tau", "must be in (0, 1]; 1 copies the online networks into the targets")
         if not 0.0 <= self.gamma <= 1.0:
             fail("gamma", "must be in [0, 1]")
-        for name in ("total_steps", "learning_starts", "eval_every", "checkpoint_every", "max_episode_steps"):
+        for name in ("total_steps", "learning_starts", "eval_every", "checkpoint_every", "max_episode_steps", "workers"):
             if getattr(self, name) < 0:
                 fail(name, "must be zero or positive")
         for name in ("num_envs", "batch_size", "buffer_size", "train_freq", "gradient_steps",
-                     "eval_episodes", "log_every", "keep_checkpoints"):
+                     "eval_episodes", "log_every", "keep_checkpoints", "sync_every", "chunk_steps"):
             if getattr(self, name) < 1:
                 fail(name, "must be at least 1")
         if self.batch_size > self.buffer_size:
@@ -241,8 +260,12 @@ class Config:
         if self.critic_action_layer < 0 or self.critic_action_layer > max(len(self.critic_hidden) - 1, 0):
             fail("critic_action_layer", f"must be between 0 and {max(len(self.critic_hidden) - 1, 0)} "
                  f"(the critic has {len(self.critic_hidden)} hidden layers)")
-        for name in ("critic_weight_decay", "final_init", "noise_sigma", "ou_theta", "noise_sigma_final",
-                     "noise_decay_steps", "priority_beta_steps", "obs_norm_until"):
+        if self.replay_ratio <= 0:
+            fail("replay_ratio", "must be positive")
+        if self.workers and self.buffer_size < self.chunk_steps * self.num_envs:
+            fail("buffer_size", f"must hold a worker's chunk of {self.chunk_steps * self.num_envs} transitions")
+        for name in ("critic_weight_decay", "final_init", "noise_sigma", "ou_theta", "worker_noise_spread",
+                     "noise_sigma_final", "noise_decay_steps", "priority_beta_steps", "obs_norm_until"):
             if getattr(self, name) < 0:
                 fail(name, "must be zero or positive")
         for name in ("ou_dt", "obs_norm_clip", "reward_scale", "priority_eps"):
@@ -265,6 +288,14 @@ class Config:
             fail("noise_sigma_final", f"is above noise_sigma={self.noise_sigma}: a schedule decays the noise")
         if self.noise == "param" and self.noise_sigma <= 0:
             fail("noise_sigma", "must be positive with param noise: it is the target distance in action space")
+        if self.workers:  # what the rollout workers' numpy acting and chunked collection do not carry
+            for name, plain in WORKERS_WITHOUT:
+                if getattr(self, name) != plain:
+                    fail(name, f"is not supported with rollout workers (workers={self.workers}): train it with "
+                               f"workers=0, or leave it at {plain!r}")
+            if self.noise == "param":
+                fail("noise", f"param is not supported with rollout workers (workers={self.workers}): choose "
+                              f"gaussian or ou, or train with workers=0")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated again). A task-dependent field that was not set

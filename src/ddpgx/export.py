@@ -124,11 +124,42 @@ def dense_then_affine(kernel: np.ndarray, bias: np.ndarray, scale: np.ndarray, s
 
 
 def fold(source: str | Path | Policy) -> FoldedPolicy:
-    """The policy as plain dense layers (batch norms folded in, computed in float64, stored as float32)."""
+    """The policy as plain dense layers (batch norms and the observation normalization's affine map
+    folded in, computed in float64, stored as float32), the normalization's clip as bounds of the raw
+    observation, and the layer norms."""
     policy = resolve(source)
     actor: Actor = policy.actor
-    params = policy.params["params"]
-    stats = policy.params.get("batch_stats", {})
+    low, high = (np.asarray(bound, np.float64) for bound in policy.scaler)
+    return FoldedPolicy(actor_layers(actor, policy.params, policy.normalizer), low, high, tuple(policy.obs_shape),
+                        bool(actor.batch_norm), policy.config.env_id if policy.config else "",
+                        -1 if policy.step is None else int(policy.step), layer_norms(actor, policy.params),
+                        obs_clip(policy.normalizer))
+
+
+def layer_norms(actor: Actor, variables: Any) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Per hidden layer, the scale and bias of its layer norm (float32), or None without layer norm."""
+    if not actor.layer_norm:
+        return None
+    params = variables["params"]
+    return [tuple(np.asarray(params[f"LayerNorm_{i}"][name], np.float32) for name in ("scale", "bias"))
+            for i in range(len(actor.hidden))]
+
+
+def obs_clip(normalizer: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """clip((x - m) / s, -c, c) = (clip(x, m - c s, m + c s) - m) / s: the bounds of the raw observation."""
+    if normalizer is None:
+        return None
+    m, std = np.asarray(normalizer.mean, np.float64), np.asarray(normalizer.std, np.float64)
+    return (m - normalizer.clip * std).astype(np.float32), (m + normalizer.clip * std).astype(np.float32)
+
+
+def actor_layers(actor: Actor, variables: Any, normalizer: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The default actor's variables as (kernel, bias) float32 layers, batch norms folded in (in
+    float64): ReLU between the layers, tanh after the last. With an observation `normalizer`
+    (`normalization.ObsNormalizer`), its affine map (x - m) / s is folded into the first layer too;
+    its clip stays outside (`obs_clip`)."""
+    params = variables["params"]
+    stats = variables.get("batch_stats", {})
     count = len(actor.hidden) + 1
     dense = [tuple(np.asarray(params[f"Dense_{i}"][name], np.float64) for name in ("kernel", "bias"))
              for i in range(count)]
@@ -138,21 +169,10 @@ def fold(source: str | Path | Policy) -> FoldedPolicy:
         dense[0] = affine_then_dense(*norms[0], *dense[0])
         for i in range(len(actor.hidden)):
             dense[i] = dense_then_affine(*dense[i], *norms[i + 1])
-    obs_clip = None
-    if policy.normalizer is not None:  # (clip(x, m - c s, m + c s) - m) / s, its affine part into the first layer
-        m, std, c = (np.asarray(policy.normalizer.mean, np.float64), np.asarray(policy.normalizer.std, np.float64),
-                     policy.normalizer.clip)
+    if normalizer is not None:  # applied before everything above: (x - m) / s into the first layer
+        m, std = np.asarray(normalizer.mean, np.float64), np.asarray(normalizer.std, np.float64)
         dense[0] = affine_then_dense(1.0 / std, -m / std, *dense[0])
-        obs_clip = ((m - c * std).astype(np.float32), (m + c * std).astype(np.float32))
-    layer_norms = None
-    if getattr(actor, "layer_norm", False):
-        layer_norms = [tuple(np.asarray(params[f"LayerNorm_{i}"][name], np.float32) for name in ("scale", "bias"))
-                       for i in range(len(actor.hidden))]
-    layers = [(k.astype(np.float32), b.astype(np.float32)) for k, b in dense]
-    low, high = (np.asarray(bound, np.float64) for bound in policy.scaler)
-    return FoldedPolicy(layers, low, high, tuple(policy.obs_shape), bool(actor.batch_norm),
-                        policy.config.env_id if policy.config else "",
-                        -1 if policy.step is None else int(policy.step), layer_norms, obs_clip)
+    return [(k.astype(np.float32), b.astype(np.float32)) for k, b in dense]
 
 
 def _write_atomically(path: Path, write) -> Path:

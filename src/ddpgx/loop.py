@@ -16,7 +16,7 @@ Per iteration (every environment of every seed steps once):
        environment restarts with its episode (with parameter noise: the action of the
        environment's perturbed actor, perturbed afresh at each of its episodes);
     3. log, evaluate, checkpoint when their step comes.
-Choosing the next actions in the learning call saves a dispatch per step: 7-10% more steps/s
+Choosing the next actions in the learning call saves a dispatch per step: 9-10% more steps/s
 (benchmarks/next_action.py).
 
 The extensions are pieces around this loop, each off by default: `normalization.py` (the
@@ -174,6 +174,8 @@ def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int, obs_
     param = isinstance(noise, ParamNoise)
 
     def act(actor, noise_state, perturbed, obs, done, key, step, random):
+        if num_envs == 0:  # a learner fed by rollout workers acts in no environment
+            return jnp.zeros((0, action_dim)), noise_state
         key = jax.random.fold_in(key, step)
         noise_state = reset_noise(noise_state, done)
         if random:
@@ -216,21 +218,23 @@ def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return init_key, explore_key
 
 
-def initial_state(agent: DDPG, noise: Any, envs: Envs, seeds: list[int], fns: StepFunctions, config: Config) -> SeedState:
-    """Every seed's state before its first step, stacked on the seed axis (numpy), with the first
-    actions chosen by `act` (random ones, or the initial policy's with noise)."""
+def initial_state(agent: DDPG, noise: Any, obs: np.ndarray, action_dim: int, seeds: list[int], fns: StepFunctions,
+                  config: Config) -> SeedState:
+    """Every seed's state before its first step, stacked on the seed axis (numpy), from the first
+    observations (seeds, envs, *obs_shape), with the first actions chosen by `fns.act` (random ones,
+    or the initial policy's with noise), and the extensions' state if the config turns them on."""
     init = jax.jit(agent.init)
-    obs_example = jnp.zeros((1, *envs.obs_shape), jnp.float32)
-    action_example = jnp.zeros((1, envs.action_dim), jnp.float32)
+    S, E = obs.shape[:2]
+    obs_example = jnp.zeros((1, *obs.shape[2:]), jnp.float32)
+    action_example = jnp.zeros((1, action_dim), jnp.float32)
     keys = [seed_keys(seed) for seed in seeds]
-    S, E = len(seeds), envs.num_envs
     nan = np.full(S, np.nan, np.float32)
     state = SeedState(
         agent=stack([init(init_key, obs_example, action_example) for init_key, _ in keys]),
         explore_key=np.stack([np.asarray(explore_key) for _, explore_key in keys]),
-        noise=np.stack([np.asarray(noise.init((E, envs.action_dim)))] * S),
-        obs=envs.reset(seeds),
-        action=np.zeros((S, E, envs.action_dim), np.float32),
+        noise=np.stack([noise.init((E, action_dim))] * S),
+        obs=obs,
+        action=np.zeros((S, E, action_dim), np.float32),
         done=np.zeros((S, E), bool),
         episode_return=np.zeros((S, E)),
         episode_length=np.zeros((S, E), np.int64),
@@ -239,7 +243,7 @@ def initial_state(agent: DDPG, noise: Any, envs: Envs, seeds: list[int], fns: St
         metrics=Metrics(nan, nan, nan),
     )
     if config.obs_norm:
-        state = state._replace(obs_stats=normalization.init(S, (int(np.prod(envs.obs_shape)),)))
+        state = state._replace(obs_stats=normalization.init(S, (int(np.prod(obs.shape[2:])),)))
     if config.reward_norm:
         state = state._replace(return_stats=normalization.init(S), returns=np.zeros((S, E)))
     if isinstance(noise, ParamNoise):
@@ -288,7 +292,7 @@ def minibatches(buffer: ReplayBuffer, state: SeedState, seeds: list[int], step: 
     Slots are drawn uniformly (`replay.sample_indices`) or by priority (`prioritized.Priorities`);
     the rows are one-step transitions or n-step ones (`ReplayBuffer.nstep_rows`); their observations
     are normalized and their rewards scaled as the run says; prioritized replay appends the
-    importance weights."""
+    importance weights. `step` keys the draw (and anneals the weights' exponent)."""
     if buffer.priorities is not None:
         index, probabilities = buffer.priorities.sample(seeds, step, buffer.size, shape)
     else:
@@ -318,12 +322,19 @@ def end_step(state: SeedState, out: Step) -> tuple[SeedState, list[tuple[int, in
     done = out.terminated | out.truncated
     episode_return, episode_length = state.episode_return + out.reward, state.episode_length + 1
     finished = [(int(s), int(j), float(episode_return[s, j]), int(episode_length[s, j])) for s, j in zip(*np.nonzero(done))]
-    recent, episodes = state.recent.copy(), state.episodes.copy()
-    for s, _, episode_return_, _ in finished:
-        recent[s] = np.append(recent[s, 1:], episode_return_)
-        episodes[s] += 1
+    state = count_episodes(state, finished)
     return state._replace(obs=out.obs, done=done, episode_return=np.where(done, 0.0, episode_return),
-                          episode_length=np.where(done, 0, episode_length), episodes=episodes, recent=recent), finished
+                          episode_length=np.where(done, 0, episode_length)), finished
+
+
+def count_episodes(state: SeedState, finished: list[tuple[int, int, float, int]]) -> SeedState:
+    """The state with finished episodes (seed index, env, return, length) counted and their
+    returns among the recent ones."""
+    recent, episodes = state.recent.copy(), state.episodes.copy()
+    for s, _, episode_return, _ in finished:
+        recent[s] = np.append(recent[s, 1:], episode_return)
+        episodes[s] += 1
+    return state._replace(recent=recent, episodes=episodes)
 
 
 def stack(trees: list[Any]) -> Any:
@@ -352,6 +363,7 @@ def train(
     progress: bool = True,
     print_fn: Callable[[str], None] = print,
     on_evaluation: Callable[[Evaluation], None] | None = None,
+    address: str | None = None,
 ) -> TrainResult:
     """Train `num_seeds` agents (seeds config.seed, config.seed + 1, ...) and evaluate them.
 
@@ -361,116 +373,45 @@ def train(
     `rundir.RESUMABLE_CHANGES` (see also `resume`). `actor`/`critic` replace the default MLPs (a
     flax module or an (init, apply) pair); `make_env` replaces `gymnasium.make(config.env_id)`.
     `on_evaluation` is called after each evaluation, once the step's checkpoint (if due) is written.
+    With `config.workers` > 0, rollout workers on Ray collect the transitions (`workers.py`): on a Ray
+    started on this machine, on 127.0.0.1, or on the cluster at `address` (HOST:PORT).
     """
-    if resume:
-        if run_dir is None:
-            raise ConfigError("resuming needs the run directory")
-        saved, saved_seeds = find_run(run_dir)
-        if num_seeds not in (None, saved_seeds):
-            raise ConfigError(f"{run_dir} holds {saved_seeds} seed(s), not {num_seeds}: leave num_seeds out to resume it")
-        if config is not None:
-            check_resumable(saved, config, Path(run_dir))
-        config, num_seeds = config or saved, saved_seeds
-    if config is None:
-        raise ConfigError("give a Config (for example ddpgx.Config() or ddpgx.from_preset(...)), or resume a run")
-    num_seeds = 1 if num_seeds is None else num_seeds
-    if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
-        raise ConfigError(f"invalid num_seeds={num_seeds!r}: must be an integer of at least 1")
-    check_seed(config.seed, "seed", num_seeds)
-    seeds = [config.seed + k for k in range(num_seeds)]
-    run = RunDir(run_dir if run_dir is not None else default_run_dir(config), seeds)
-    run.check(resume, overwrite)
-    S, E = num_seeds, config.num_envs
-    last_step = -(-config.total_steps // E) * E
-    if last_step != config.total_steps:
-        print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration steps "
-                 f"all {E} environments, so the run ends at step {last_step}")
-    if config.learning_starts > last_step:
-        print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run acts "
-                 f"randomly throughout and makes no gradient step")
+    config, num_seeds = resolve(config, run_dir, num_seeds, resume)
+    if config.workers:
+        from ddpgx import workers
 
-    with contextlib.ExitStack() as cleanup:
-        # Everything that can fail (environments, networks, the buffer's memory) happens before the
-        # run directory is written, so a run that cannot start leaves nothing behind.
-        make_env = with_time_limit(make_env, config.max_episode_steps) if make_env else \
-            env_factory(config.env_id, config.max_episode_steps)
-        envs = Envs(make_env, S, E, config.env_id)
-        cleanup.callback(envs.close)
-        A = envs.action_dim
-        agent = build_agent(config, A, actor, critic)
-        noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
-        priorities = Priorities(S, config.buffer_size, config.priority_alpha, config.priority_eps) \
-            if config.prioritized else None
-        buffer = ReplayBuffer(config.buffer_size, envs.obs_shape, A, S, fills=config.total_steps + E,
-                              truncated=config.n_step > 1, priorities=priorities)
-        fns = step_functions(agent, noise, E, A, envs.obs_shape, schedule_from_config(config),
-                             minibatch_columns(config), config.prioritized)
-        state = initial_state(agent, noise, envs, seeds, fns, config)
-        evaluator = Evaluator(make_env, seeds, config.eval_episodes, config.env_id)
-        cleanup.callback(evaluator.close)
-
-        run.open(resume, overwrite, print_fn)
-        cleanup.callback(run.close)
-        step, log_rows = 0, [None] * S
-        if resume:
-            state, step, log_rows = restore(run, state, buffer, envs, config, print_fn)
-        run.write_configs([config.replace(seed=seed) for seed in seeds])
-        loggers = [RunLogger(d, config.tensorboard, rows, step) for d, rows in zip(run.seed_dirs, log_rows)]
-        for logger in loggers:
-            cleanup.callback(logger.close)
-        state = state._replace(agent=jax.device_put(state.agent))
-
-        def save_checkpoint() -> None:
-            check_finite(state.agent, step)
-            for logger in loggers:
-                logger.flush()
-            for s, seed_dir in enumerate(run.seed_dirs):
-                meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=seeds[s]).to_dict(),
-                        "log_rows": loggers[s].rows, "actor": network_name(actor), "critic": network_name(critic),
-                        "obs_shape": list(envs.obs_shape), "action_low": envs.scaler.low.tolist(),
-                        "action_high": envs.scaler.high.tolist()}
-                ckpt.save(seed_dir, step, meta, ckpt.flatten(take(state, s)), envs.get_state(s),
-                          buffer.state_dict(s) if config.save_buffer else None)
-            ckpt.prune(run.seed_dirs, config.keep_checkpoints)
-
-        evaluation = {"step": -1, "returns": None}
-
-        def evaluate() -> np.ndarray:
-            """Noise-free returns (seeds, episodes) at this step, logged once per step."""
-            if evaluation["step"] != step:
-                evaluation.update(step=step, returns=evaluator(
-                    lambda obs: fns.policy(state.agent.actor, network_obs(state, obs, config))))
-            for s, logger in enumerate(loggers):
-                if logger.last_step["eval"] != step:
-                    logger.write("eval", eval_row(step, evaluation["returns"][s]))
-            return evaluation["returns"]
-
-        bar = progress_bar(config, step) if progress else None
-        if bar is not None:
-            cleanup.callback(bar.close)
-        saved_step, reported, clock = step, -1, (time.perf_counter(), step)
-        with _Interrupt() as interrupt:
+        if actor is not None:
+            raise ConfigError("rollout workers act with the default MLP actor, in numpy; a custom actor needs workers=0")
+        ray_cluster = workers.start_ray(config, address)  # before JAX computes anything: Ray forks its services
+    try:
+        with Training(config, run_dir, num_seeds, resume, overwrite, actor, critic, make_env, progress, print_fn,
+                      on_evaluation) as t, _Interrupt() as interrupt:
+            if config.workers:
+                workers.collect_and_learn(t, lambda: interrupt.requested)
+                return t.finish()
+            E, seeds, fns, buffer = config.num_envs, t.seeds, t.fns, t.buffer
+            state, step = t.state, t.step
             while step < config.total_steps and not interrupt.requested:
                 # 1. step the environments and store the transitions
                 action = np.asarray(state.action)
                 try:
-                    out = envs.step(action)
+                    out = t.envs.step(action)
                 except (EnvError, FloatingPointError) as error:
-                    raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is kept") from None
+                    raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is "
+                                      f"kept") from None
                 buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated, out.truncated)
                 state = observe(state, out, step, config)
                 state, finished = end_step(state, out)
                 previous, step = step, step + E
-                for s, env, episode_return, length in finished:
-                    loggers[s].write("episodes", {"step": step, "env": env, "return": episode_return, "length": length})
+                t.log_episodes(step, finished)
                 # 2. learn and choose the next actions, or only choose them
                 key = np.uint32(step)
                 obs = network_obs(state, state.obs, config)
                 if state.perturbed is not None:  # a new perturbed actor for each new episode, and when acting starts
                     refresh = state.done | (previous < config.learning_starts <= step)
                     if refresh.any():
-                        state = state._replace(perturbed=fns.perturb(state.agent.actor, state.perturbed, state.param_sigma,
-                                                                     refresh, state.explore_key, key))
+                        state = state._replace(perturbed=fns.perturb(state.agent.actor, state.perturbed,
+                                                                     state.param_sigma, refresh, state.explore_key, key))
                 if step >= config.learning_starts and (step // E) % config.train_freq == 0:
                     rows, index = minibatches(buffer, state, seeds, step, (config.gradient_steps * E, config.batch_size),
                                               config)
@@ -487,49 +428,190 @@ def train(
                                                   state.explore_key, key, step < config.learning_starts)
                 state = state._replace(action=action, noise=noise_state)
                 # 3. log, evaluate, checkpoint
-                if _crossed(previous, step, config.log_every):
-                    now = time.perf_counter()
-                    rate, clock = (step - clock[1]) / max(now - clock[0], 1e-9), (now, step)
-                    for s, logger in enumerate(loggers):
-                        logger.write("metrics", metrics_row(state, s, step, rate))
-                    if bar is not None:
-                        bar.set_postfix(recent_return=round(float(np.nanmean(state.recent)), 1)
-                                        if np.isfinite(state.recent).any() else None, refresh=False)
-                evaluated = _crossed(previous, step, config.eval_every)
-                if evaluated:
-                    evaluate()
-                if _crossed(previous, step, config.checkpoint_every):
-                    save_checkpoint()
-                    saved_step = step
-                if evaluated and on_evaluation is not None:
-                    on_evaluation(Evaluation(step, evaluation["returns"], saved_step == step))
-                    reported = step
-                if bar is not None:
-                    bar.update(step - previous)
-        if bar is not None:
-            bar.close()
-        if step != saved_step:
-            save_checkpoint()
+                t.after_step(previous, step, state)
+            return t.finish()
+    finally:
+        if config.workers:
+            workers.stop_ray(ray_cluster)
+
+
+def resolve(config: Config | None, run_dir: str | Path | None, num_seeds: int | None,
+            resume: bool) -> tuple[Config, int]:
+    """The config and number of seeds of a run: given, or read back from the run directory to resume."""
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resuming needs the run directory")
+        saved, saved_seeds = find_run(run_dir)
+        if num_seeds not in (None, saved_seeds):
+            raise ConfigError(f"{run_dir} holds {saved_seeds} seed(s), not {num_seeds}: leave num_seeds out to resume it")
+        if config is not None:
+            check_resumable(saved, config, Path(run_dir))
+        config, num_seeds = config or saved, saved_seeds
+    if config is None:
+        raise ConfigError("give a Config (for example ddpgx.Config() or ddpgx.from_preset(...)), or resume a run")
+    num_seeds = 1 if num_seeds is None else num_seeds
+    if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or num_seeds < 1:
+        raise ConfigError(f"invalid num_seeds={num_seeds!r}: must be an integer of at least 1")
+    check_seed(config.seed, "seed", num_seeds)
+    return config, num_seeds
+
+
+class Training:
+    """One training run's machinery, around the loop that drives it: the environments, agent,
+    buffer and jitted functions (all made before the run directory is written, so that a run that
+    cannot start leaves nothing behind), the locked run directory, its logs and checkpoints, the
+    state restored on resume; `after_step` logs, evaluates and checkpoints when their step comes, and
+    `finish` ends the run. The loop keeps `state` and `step` up to date through `after_step`.
+    """
+
+    def __init__(self, config: Config, run_dir: str | Path | None, num_seeds: int, resume: bool, overwrite: bool,
+                 actor: Any, critic: Any, make_env: EnvFactory | None, progress: bool,
+                 print_fn: Callable[[str], None], on_evaluation: Callable[[Evaluation], None] | None):
+        self.config, self.print_fn, self.on_evaluation = config, print_fn, on_evaluation
+        self.seeds = [config.seed + k for k in range(num_seeds)]
+        self.run = RunDir(run_dir if run_dir is not None else default_run_dir(config), self.seeds)
+        self.run.check(resume, overwrite)
+        self.networks = {"actor": network_name(actor), "critic": network_name(critic)}
+        S, E = num_seeds, config.num_envs
+        last_step = -(-config.total_steps // E) * E
+        if last_step != config.total_steps:
+            print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration "
+                     f"steps all {E} environments, so the run ends at step {last_step}")
+        if config.learning_starts > last_step:
+            print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run "
+                     f"acts randomly throughout and makes no gradient step")
+        self.cleanup = contextlib.ExitStack()
+        try:
+            self.make_env = with_time_limit(make_env, config.max_episode_steps) if make_env else \
+                env_factory(config.env_id, config.max_episode_steps)
+            # with rollout workers, the learner steps no environment: its per-seed state has no environments
+            self.envs = Envs(self.make_env, 1, 1, config.env_id) if config.workers else \
+                Envs(self.make_env, S, E, config.env_id)
+            self.cleanup.callback(self.envs.close)
+            A, obs_shape = self.envs.action_dim, self.envs.obs_shape
+            self.agent = build_agent(config, A, actor, critic)
+            self.noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
+            priorities = Priorities(S, config.buffer_size, config.priority_alpha, config.priority_eps) \
+                if config.prioritized else None
+            self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E,
+                                       truncated=config.n_step > 1, priorities=priorities)
+            learner_envs = 0 if config.workers else E
+            self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape, schedule_from_config(config),
+                                      minibatch_columns(config), config.prioritized)
+            obs = np.zeros((S, 0, *obs_shape), np.float32) if config.workers else self.envs.reset(self.seeds)
+            state = initial_state(self.agent, self.noise, obs, A, self.seeds, self.fns, config)
+            self.evaluator = Evaluator(self.make_env, self.seeds, config.eval_episodes, config.env_id)
+            self.cleanup.callback(self.evaluator.close)
+
+            self.run.open(resume, overwrite, print_fn)
+            self.cleanup.callback(self.run.close)
+            step, log_rows = 0, [None] * S
+            if resume:
+                state, step, log_rows = restore(self.run, state, self.buffer, self.envs, config, print_fn)
+            self.run.write_configs([config.replace(seed=seed) for seed in self.seeds])
+            self.loggers = [RunLogger(d, config.tensorboard, rows, step) for d, rows in zip(self.run.seed_dirs, log_rows)]
+            for logger in self.loggers:
+                self.cleanup.callback(logger.close)
+            self.bar = progress_bar(config, step) if progress else None
+            if self.bar is not None:
+                self.cleanup.callback(self.bar.close)
+        except BaseException:
+            self.cleanup.close()
+            raise
+        self.state, self.step = state._replace(agent=jax.device_put(state.agent)), step
+        self.saved_step, self.reported, self.clock = step, -1, (time.perf_counter(), step)
+        self.evaluation: tuple[int, np.ndarray | None] = (-1, None)
+
+    def __enter__(self) -> Training:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.cleanup.close()
+
+    def log_episodes(self, step: int, finished: list[tuple[int, int, float, int]]) -> None:
+        for s, env, episode_return, length in finished:
+            self.loggers[s].write("episodes", {"step": step, "env": env, "return": episode_return, "length": length})
+
+    def after_step(self, previous: int, step: int, state: SeedState) -> None:
+        """Record the loop's new state, then log, evaluate and checkpoint if their step came."""
+        self.state, self.step = state, step
+        config = self.config
+        if _crossed(previous, step, config.log_every):
+            now = time.perf_counter()
+            rate, self.clock = (step - self.clock[1]) / max(now - self.clock[0], 1e-9), (now, step)
+            for s, logger in enumerate(self.loggers):
+                logger.write("metrics", metrics_row(state, s, step, rate))
+            if self.bar is not None:
+                self.bar.set_postfix(recent_return=round(float(np.nanmean(state.recent)), 1)
+                                     if np.isfinite(state.recent).any() else None, refresh=False)
+        evaluated = _crossed(previous, step, config.eval_every)
+        if evaluated:
+            self.evaluate()
+        if _crossed(previous, step, config.checkpoint_every):
+            self.save_checkpoint()
+        if evaluated and self.on_evaluation is not None:
+            self.on_evaluation(Evaluation(step, self.evaluation[1], self.saved_step == step))
+            self.reported = step
+        if self.bar is not None:
+            self.bar.update(step - previous)
+
+    def evaluate(self) -> np.ndarray:
+        """Noise-free returns (seeds, episodes) at this step, logged once per step."""
+        if self.evaluation[0] != self.step:
+            state, config = self.state, self.config
+            self.evaluation = (self.step, self.evaluator(
+                lambda obs: self.fns.policy(state.agent.actor, network_obs(state, obs, config))))
+        for s, logger in enumerate(self.loggers):
+            if logger.last_step["eval"] != self.step:
+                logger.write("eval", eval_row(self.step, self.evaluation[1][s]))
+        return self.evaluation[1]
+
+    def save_checkpoint(self, extra: dict[str, Any] | None = None) -> None:
+        """Every seed's checkpoint of this step (then the older ones are pruned). `extra` goes into
+        meta.json (the rollout workers' counters)."""
+        state, step, config = self.state, self.step, self.config
+        check_finite(state.agent, step)
+        for logger in self.loggers:
+            logger.flush()
+        for s, seed_dir in enumerate(self.run.seed_dirs):
+            meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=self.seeds[s]).to_dict(),
+                    "log_rows": self.loggers[s].rows, **self.networks, "obs_shape": list(self.envs.obs_shape),
+                    "action_low": self.envs.scaler.low.tolist(), "action_high": self.envs.scaler.high.tolist(),
+                    **(extra or {})}
+            env_state = None if config.workers else self.envs.get_state(s)
+            ckpt.save(seed_dir, step, meta, ckpt.flatten(take(state, s)), env_state,
+                      self.buffer.state_dict(s) if config.save_buffer else None)
+        ckpt.prune(self.run.seed_dirs, config.keep_checkpoints)
+        self.saved_step = step
+
+    def finish(self, extra: dict[str, Any] | None = None) -> TrainResult:
+        """The last checkpoint and the final evaluation (none when interrupted)."""
+        config, step, S = self.config, self.step, len(self.seeds)
+        if self.bar is not None:
+            self.bar.close()
+        if step != self.saved_step:
+            self.save_checkpoint(extra)
         if step < config.total_steps:
-            print_fn(f"interrupted at step {step}; checkpoint saved in {run.seed_dirs[0] / 'checkpoints'}")
-            return TrainResult(config, run.seed_dirs, seeds, np.zeros((S, 0)), step, interrupted=True)
-        returns = evaluate()
-        if on_evaluation is not None and reported != step:
-            on_evaluation(Evaluation(step, returns, True))
-    for seed, r in zip(seeds, returns):
-        print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
-                 f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
-    return TrainResult(config, run.seed_dirs, seeds, returns, step)
+            self.print_fn(f"interrupted at step {step}; checkpoint saved in {self.run.seed_dirs[0] / 'checkpoints'}")
+            return TrainResult(config, self.run.seed_dirs, self.seeds, np.zeros((S, 0)), step, interrupted=True)
+        returns = self.evaluate()
+        if self.on_evaluation is not None and self.reported != step:
+            self.on_evaluation(Evaluation(step, returns, True))
+        for seed, r in zip(self.seeds, returns):
+            self.print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
+                          f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
+        return TrainResult(config, self.run.seed_dirs, self.seeds, returns, step)
 
 
 def resume(run_dir: str | Path, *, actor: Any = None, critic: Any = None, make_env: EnvFactory | None = None,
            progress: bool = True, print_fn: Callable[[str], None] = print,
-           on_evaluation: Callable[[Evaluation], None] | None = None, **changes: Any) -> TrainResult:
+           on_evaluation: Callable[[Evaluation], None] | None = None, address: str | None = None,
+           **changes: Any) -> TrainResult:
     """Continue the run in `run_dir` from its latest checkpoint, exactly. `changes` may set the fields
     in `rundir.RESUMABLE_CHANGES`, such as a larger `total_steps`; the seeds come from the directory."""
     config, _ = find_run(run_dir)
     return train(config.replace(**changes), run_dir, resume=True, actor=actor, critic=critic, make_env=make_env,
-                 progress=progress, print_fn=print_fn, on_evaluation=on_evaluation)
+                 progress=progress, print_fn=print_fn, on_evaluation=on_evaluation, address=address)
 
 
 def restore(run: RunDir, template: SeedState, buffer: ReplayBuffer, envs: Envs, config: Config,

@@ -61,7 +61,12 @@ class NumpyPolicy:
             raise ValueError(
                 f"the policy takes observations of shape {self.obs_shape} (or a batch of them), got {obs.shape}"
             )
-        x = (obs[None] if single else obs).reshape(1 if single else obs.shape[0], -1)
+        action = self.action_low + (self.unit(obs[None] if single else obs) + np.float32(1.0)) * self.half_range
+        return action[0] if single else action
+
+    def unit(self, obs: np.ndarray) -> np.ndarray:
+        """The actor's output in [-1, 1] for a batch of observations, before the rescale."""
+        x = np.asarray(obs, np.float32).reshape(len(obs), -1)
         if self.obs_clip is not None:
             x = np.clip(x, *self.obs_clip)
         last = len(self.layers) - 1
@@ -72,8 +77,7 @@ class NumpyPolicy:
                 var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
                 x = (x - mean) / np.sqrt(var + self.layer_norm_epsilon) * self.layer_norms[i][0] + self.layer_norms[i][1]
             x = self.output(x) if i == last else self.hidden(x)
-        action = self.action_low + (x + np.float32(1.0)) * self.half_range
-        return action[0] if single else action
+        return x
 
 
 def load(path: str | Path) -> NumpyPolicy:

@@ -77,7 +77,7 @@ def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None) -> Path
 
 def plot_sweep(sweep_dir: Path, out: Path) -> Path:
     """A sweep's learning curves: one panel per task, one line (mean over seeds) per trial."""
-    from ddpgx.sweep import label, trial_rows
+    from ddpgx.sweeps import label, trial_rows
 
     rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
     if not rows:

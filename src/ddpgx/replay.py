@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from ddpgx.agent import Batch
 from ddpgx.config import ConfigError
 
 FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
@@ -49,9 +48,23 @@ def columns(obs_shape: tuple[int, ...], action_dim: int, extra: tuple[str, ...] 
     return cols
 
 
-def unpack(rows, obs_shape: tuple[int, ...], action_dim: int, extra: tuple[str, ...] = ()) -> Batch:
-    """Split packed rows (numpy or jax, any leading axes) into a Batch (with its `discount` and
+def pack(obs, action, reward, next_obs, terminated, truncated=None) -> np.ndarray:
+    """Transitions as packed float32 rows: arrays with the same leading axes (..., field shape) in,
+    (..., row width) out. What the buffer stores, and what a rollout worker sends. `truncated`, if
+    given, is the last column (the buffers of n-step returns store it)."""
+    lead = np.shape(reward)
+    fields = [np.reshape(obs, (*lead, -1)), np.reshape(action, (*lead, -1)), np.reshape(reward, (*lead, 1)),
+              np.reshape(next_obs, (*lead, -1)), np.reshape(terminated, (*lead, 1))]
+    if truncated is not None:
+        fields.append(np.reshape(truncated, (*lead, 1)))
+    return np.concatenate(fields, axis=-1, dtype=np.float32)
+
+
+def unpack(rows, obs_shape: tuple[int, ...], action_dim: int, extra: tuple[str, ...] = ()):
+    """Split packed rows (numpy or jax, any leading axes) into an agent.Batch (with its `discount` and
     `weight` if the rows have those columns)."""
+    from ddpgx.agent import Batch  # here, so that packing rows (rollout workers) needs numpy alone
+
     cols = columns(obs_shape, action_dim, extra)
     lead = rows.shape[:-1]
     scalar = {name: rows[..., cols[name]].reshape(lead) for name in ("discount", "weight") if name in cols}
@@ -143,17 +156,18 @@ class ReplayBuffer:
     def add(self, obs, action, reward, next_obs, terminated, truncated=None) -> None:
         """Store one step of every environment of every seed; arrays have shape (seeds, envs, ...).
         `truncated` is stored if the buffer has its column (n-step returns)."""
-        num_envs = np.shape(reward)[1]
-        slots = (self.pos + np.arange(num_envs)) % self.capacity
-        lead = (self.num_seeds, num_envs, -1)
-        fields = [obs, action, reward, next_obs, terminated]
-        if self.extra:
-            if truncated is None:
-                raise ValueError("this buffer stores truncated (for n-step returns): pass it to add")
-            fields.append(truncated)
-        self.data[:, slots] = np.concatenate([np.reshape(x, lead) for x in fields], axis=-1)
-        self.pos = int((self.pos + num_envs) % self.capacity)
-        self.size = min(self.size + num_envs, self.capacity)
+        if self.extra and truncated is None:
+            raise ValueError("this buffer stores truncated (for n-step returns): pass it to add")
+        self.add_rows(pack(obs, action, reward, next_obs, terminated, truncated if self.extra else None))
+
+    def add_rows(self, rows: np.ndarray) -> None:
+        """Store packed transitions, shape (seeds, count, row width), in order; new slots get the
+        largest priority so far (prioritized replay)."""
+        count = rows.shape[1]
+        slots = (self.pos + np.arange(count)) % self.capacity
+        self.data[:, slots] = rows
+        self.pos = int((self.pos + count) % self.capacity)
+        self.size = min(self.size + count, self.capacity)
         if self.priorities is not None:
             self.priorities.add(slots)
 

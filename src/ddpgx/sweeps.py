@@ -307,9 +307,10 @@ def ddpgx_trainable(config: Config, run_dir: Path, num_seeds: int, on_evaluation
 
 
 def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str,
-              report: Callable[[dict[str, Any], Path | None], None], print_fn=print) -> Path:
+              report: Callable[[dict[str, Any], Path | None], None], print_fn=print, cores: list[int] | None = None) -> Path:
     """Run one trial without knowing about Ray: `report(metrics, checkpoint_dir)` receives every
-    evaluation. Returns the trial's run directory."""
+    evaluation. `cores` (the cores the trial's process is pinned to) is recorded with the trial.
+    Returns the trial's run directory."""
     task, preset = params["task"], params["preset"]
     point = {k: v for k, v in params.items() if k not in ("task", "preset", "variant")}
     values = {**spec.variants[params.get("variant", 0)], **point}
@@ -318,7 +319,7 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
     run_dir, trials = sweep_dir / "runs" / trial_id, sweep_dir / "trials"
     trials.mkdir(parents=True, exist_ok=True)
     _write_json(trials / f"{trial_id}.json", {"trial": trial_id, "task": task, "preset": preset, "params": values,
-                                              "seeds": spec.seeds, "first_seed": spec.first_seed})
+                                              "seeds": spec.seeds, "first_seed": spec.first_seed, "cores": cores})
     pointer = trials / f"{trial_id}.tune"
 
     def on_evaluation(evaluation) -> None:
@@ -356,13 +357,14 @@ def _tune_trainable(params: dict[str, Any], spec_json: dict[str, Any], sweep_dir
     """A trial as Ray Tune runs it, in a worker process of its own."""
     from ddpgx import cluster
 
-    cluster.pin_cpus(max(1, cpus))  # before JAX starts: XLA sizes its threads by the cores it may use
+    cores = cluster.pin_cpus(max(1, cpus))  # before JAX starts: XLA sizes its threads by the cores it may use
     from ray import tune
 
     def report(metrics: dict[str, Any], checkpoint: Path | None) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)) if checkpoint else None)
 
-    run_trial(Spec.from_json(spec_json), params, Path(sweep_dir), tune.get_context().get_trial_id(), report)
+    run_trial(Spec.from_json(spec_json), params, Path(sweep_dir), tune.get_context().get_trial_id(), report,
+              cores=cores)
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -457,12 +459,16 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
         tuner = tune.Tuner(
             trainable, param_space=space,
             tune_config=tune.TuneConfig(metric="mean_return", mode="max", scheduler=scheduler,
-                                        search_alg=BasicVariantGenerator(random_state=spec.sample_seed),
-                                        num_samples=spec.samples, max_concurrent_trials=spec.max_concurrent or None,
+                                        # the generator limits the trials side by side: Tune ignores
+                                        # max_concurrent_trials beside a generator given as search_alg
+                                        search_alg=BasicVariantGenerator(random_state=spec.sample_seed,
+                                                                         max_concurrent=spec.max_concurrent),
+                                        num_samples=spec.samples,
                                         trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(storage_path=str(sweep_dir), name="tune", verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+                                      failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
+    # Tune keeps every checkpoint a trial registers (no num_to_keep): each is one small file naming a
+    # ddpgx checkpoint, and a limit would force a snapshot of the experiment at every registration
     return tuner.fit()
 
 

@@ -1,0 +1,290 @@
+"""Distributed collection: rollout workers on Ray feeding one learner (`ddpgx train --workers N`).
+
+The layout of Ape-X (Horgan et al. 2018) and D4PG (Barth-Maron et al. 2018): many actors in front
+of one learner, so that a slow simulator's time overlaps learning.
+
+Who owns what:
+- A worker (`RolloutWorker`, a Ray actor) owns its environments (`num_envs` per seed, for every
+  seed of the run), its exploration noise and its random stream. It acts with numpy alone (the
+  actor as plain dense layers, `numpy_policy`), so it never starts JAX, and returns chunks:
+  `chunk_steps` steps of each of its environments as packed float32 rows (`replay.pack`), the
+  episodes that ended, and the version of the actor that acted.
+- The learner (the process that called `train`) owns the replay buffer, the agent, the jitted
+  update and the run directory. It inserts chunks, runs the gradient steps the replay ratio asks
+  for (`updates_due`), sends the actor, logs, evaluates and checkpoints: `loop.Training`, the same
+  machinery as the single-process loop. A chunk that would pass `total_steps` is cut, so a run
+  ends at exactly `total_steps` transitions per seed.
+What travels: the actor's layers, one `ray.put` per send, once `sync_every` gradient steps have
+passed since the last; the chunks back. At most two chunks per worker are in flight.
+
+Reproducibility: with `sync`, the workers collect in lockstep rounds: the learner takes round r's
+chunks in worker order, asks for round r + 1 with the actor it has, then inserts and learns on
+round r. Nothing then depends on timing, so the same seed gives the same parameters. The default
+is asynchronous (the learner takes whichever chunk is ready first) and is not bit-reproducible.
+A checkpoint holds the learner (parameters, optimizer states, replay buffer, the update and
+transition counts); a resumed run starts its workers fresh. A worker that dies is started again
+and the learner goes on: its chunks in flight are lost, never counted, so the transition count
+stays exact.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ddpgx.config import Config, ConfigError
+from ddpgx.envs import EnvFactory, Envs
+from ddpgx.noise import make_noise, reset as reset_noise
+from ddpgx.numpy_policy import NumpyPolicy
+from ddpgx.replay import pack
+
+WORKER_STREAM = 3
+"""The workers' random streams: SeedSequence([seed, WORKER_STREAM, worker, start]) (0 trains, 1
+evaluates, 2 samples the replay buffer)."""
+IN_FLIGHT = 2
+
+
+class Chunk(NamedTuple):
+    """`steps` steps of every environment of one worker, for every seed."""
+
+    rows: np.ndarray
+    """Packed transitions, (seeds, steps * envs, row width), step by step, environment by environment."""
+    episodes: list[tuple[int, int, float, int, int]]
+    """Episodes that ended: (seed index, env, return, length, row), `row` the index of their last transition."""
+    version: int
+    """The version of the actor that acted (-1: random actions)."""
+    worker: int
+
+
+class Rollout:
+    """A worker's environments and exploration, in numpy: the part of a worker that needs no Ray."""
+
+    def __init__(self, config: Config, make_env: EnvFactory, seeds: list[int], worker: int, workers: int,
+                 start: int):
+        self.config, self.worker = config, worker
+        self.envs = Envs(make_env, len(seeds), config.num_envs, config.env_id)
+        streams = [np.random.SeedSequence([seed, WORKER_STREAM, worker, start]) for seed in seeds]
+        self.rngs = [np.random.default_rng(stream) for stream in streams]  # each seed's own
+        self.obs = self.envs.reset([int(stream.generate_state(1)[0]) for stream in streams], stream=WORKER_STREAM)
+        spread = config.worker_noise_spread * worker / (workers - 1) if workers > 1 else 0.0
+        self.noise = make_noise(config.noise, config.noise_sigma ** (1.0 + spread), config.ou_theta, config.ou_dt)
+        S, E, A = len(seeds), config.num_envs, self.envs.action_dim
+        self.noise_state = np.zeros((S * E, A), np.float32)
+        self.done = np.zeros((S, E), bool)
+        self.episode_return, self.episode_length = np.zeros((S, E)), np.zeros((S, E), np.int64)
+        self.policies: list[NumpyPolicy] = []
+        self.version = -1
+
+    def set_actor(self, layers: list[list[tuple[np.ndarray, np.ndarray]]], version: int) -> None:
+        """The actor to act with: one list of (kernel, bias) layers per seed."""
+        scaler = self.envs.scaler
+        self.policies = [NumpyPolicy(seed_layers, scaler.low, scaler.high, self.envs.obs_shape) for seed_layers in layers]
+        self.version = version
+
+    def collect(self, steps: int, random: bool) -> Chunk:
+        """`steps` steps of every environment: uniformly random actions, or the actor's with noise,
+        clipped to [-1, 1] (as `loop.step_functions.act`)."""
+        S, E, A = self.obs.shape[0], self.obs.shape[1], self.envs.action_dim
+        rows, episodes = [], []
+        for t in range(steps):
+            if random or not self.policies:
+                action = np.stack([rng.uniform(-1.0, 1.0, (E, A)) for rng in self.rngs]).astype(np.float32)
+            else:
+                self.noise_state = reset_noise(self.noise_state, self.done.reshape(-1))
+                shock = np.concatenate([rng.standard_normal((E, A), np.float32) for rng in self.rngs])
+                eps, self.noise_state = self.noise.advance(self.noise_state, shock)
+                pi = np.stack([policy.unit(self.obs[s]) for s, policy in enumerate(self.policies)])
+                action = np.clip(pi + eps.reshape(S, E, A), -1.0, 1.0).astype(np.float32)
+            out = self.envs.step(action)
+            rows.append(pack(self.obs, action, out.reward, out.next_obs, out.terminated))
+            self.done = out.terminated | out.truncated
+            self.episode_return += out.reward
+            self.episode_length += 1
+            for s, j in zip(*np.nonzero(self.done)):
+                episodes.append((int(s), self.worker * E + int(j), float(self.episode_return[s, j]),
+                                 int(self.episode_length[s, j]), t * E + int(j)))
+            self.episode_return[self.done], self.episode_length[self.done] = 0.0, 0
+            self.obs = out.obs
+        data = np.stack(rows, axis=1)  # (seeds, steps, envs, width)
+        return Chunk(data.reshape(S, steps * E, data.shape[-1]), episodes, -1 if random else self.version, self.worker)
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def updates_due(inserted: int, learning_starts: int, replay_ratio: float, done: int) -> int:
+    """Gradient steps owed after `inserted` transitions per seed, `done` of them made: the replay
+    ratio counted from the `learning_starts`-th transition on, as the single-process loop's first
+    update follows that transition."""
+    if inserted < learning_starts:
+        return 0
+    return max(0, int(replay_ratio * (inserted - learning_starts + 1)) - done)
+
+
+def cut(chunk: Chunk, keep: int, num_seeds: int) -> Chunk:
+    """The first `keep` transitions per seed of a chunk, with the episodes that ended among them."""
+    return chunk._replace(rows=chunk.rows[:, :keep], episodes=[e for e in chunk.episodes if e[4] < keep])
+
+
+# ----------------------------------------------------------------------------- with Ray
+
+
+def start_ray(config: Config, address: str | None = None) -> Any:
+    """Ray for the workers: the cluster at `address`, the Ray this process already runs, or a Ray
+    started on this machine, on 127.0.0.1."""
+    from ddpgx import cluster
+
+    ray = sys.modules.get("ray")  # not imported here: Ray reads its settings when first imported
+    if ray is not None and ray.is_initialized():
+        return None
+    return cluster.start(address, num_cpus=None if address else max(os.cpu_count() or 1, config.workers + 1))
+
+
+def stop_ray(ray_cluster: Any) -> None:
+    if ray_cluster is not None:
+        from ddpgx import cluster
+
+        cluster.stop(ray_cluster)
+
+
+class _Worker:
+    """The Ray actor around a Rollout (made remote in `WorkerPool`)."""
+
+    def __init__(self, *args: Any):
+        self.rollout = Rollout(*args)
+
+    def collect(self, layers: Any, version: int, steps: int, random: bool) -> Chunk:
+        if version != self.rollout.version and not random:
+            self.rollout.set_actor(layers, version)
+        return self.rollout.collect(steps, random)
+
+    def info(self) -> dict[str, Any]:
+        """The worker's process: its PID, and whether JAX was ever imported in it."""
+        return {"pid": os.getpid(), "jax": "jax" in sys.modules}
+
+
+class WorkerPool:
+    """The rollout workers and their chunks in flight; a worker that dies is started again."""
+
+    def __init__(self, config: Config, make_env: EnvFactory, seeds: list[int], start: int, print_fn=print):
+        from ddpgx import cluster
+
+        self.ray = cluster.import_ray()
+        self.config, self.make_env, self.seeds, self.start, self.print_fn = config, make_env, seeds, start, print_fn
+        self.remote = self.ray.remote(num_cpus=1, max_restarts=0)(_Worker)
+        self.workers = [self._new(i, 0) for i in range(config.workers)]
+        self.restarts = [0] * config.workers
+        self.in_flight: dict[Any, int] = {}  # chunk reference -> worker
+        self.queued: list[list[Any]] = [[] for _ in range(config.workers)]
+
+    def _new(self, worker: int, restarts: int) -> Any:
+        # a restarted worker gets a stream of its own: restarts are counted into its start
+        return self.remote.remote(self.config, self.make_env, self.seeds, worker, self.config.workers,
+                                  self.start + 1_000_003 * restarts)
+
+    def submit(self, worker: int, layers: Any, version: int, random: bool) -> None:
+        ref = self.workers[worker].collect.remote(layers, version, self.config.chunk_steps, random)
+        self.in_flight[ref] = worker
+        self.queued[worker].append(ref)
+
+    def take(self, worker: int | None = None) -> Chunk | None:
+        """The next chunk: of `worker` (its oldest in flight), or whichever is ready first. None
+        when the worker died (it has been started again, with nothing in flight)."""
+        if worker is None:
+            ready, _ = self.ray.wait(list(self.in_flight), num_returns=1)
+            ref = ready[0]
+        else:
+            ref = self.queued[worker][0]
+        worker = self.in_flight.pop(ref)
+        self.queued[worker].remove(ref)
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as error:
+            self.restart(worker, error)
+            return None
+
+    def restart(self, worker: int, error: Exception) -> None:
+        for ref in self.queued[worker]:
+            self.in_flight.pop(ref, None)
+        self.queued[worker] = []
+        self.restarts[worker] += 1
+        self.print_fn(f"note: rollout worker {worker} died ({type(error).__name__}); started again "
+                      f"(restart {self.restarts[worker]}), its chunks in flight are dropped")
+        self.workers[worker] = self._new(worker, self.restarts[worker])
+
+    def info(self) -> list[dict[str, Any]]:
+        return self.ray.get([w.info.remote() for w in self.workers])
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            self.ray.kill(worker)
+
+
+def collect_and_learn(t: Any, stop_requested: Any) -> None:
+    """The learner's loop: insert chunks, learn as the replay ratio asks, send the actor, and let
+    `t` (a `loop.Training`) log, evaluate and checkpoint. `stop_requested()` ends it early."""
+    import jax
+
+    from ddpgx.export import actor_layers
+    from ddpgx.loop import check_finite_metrics, count_episodes, minibatches, take
+
+    config, seeds, fns, buffer = t.config, t.seeds, t.fns, t.buffer
+    S, G = len(seeds), config.gradient_steps
+    actor_module = t.agent.actor.module
+    state, step = t.state, t.step
+    pool = WorkerPool(config, t.make_env, seeds, step, t.print_fn)
+    try:
+        def send() -> tuple[Any, int]:
+            actor = jax.device_get(state.agent.actor)
+            layers = [actor_layers(actor_module, take(actor, s)) for s in range(S)]
+            return pool.ray.put(layers), int(np.asarray(state.agent.updates)[0])
+
+        layers, version = send()
+
+        def request(worker: int) -> None:
+            pool.submit(worker, layers, version, step < config.learning_starts)
+
+        for worker in range(config.workers):
+            for _ in range(1 if config.sync else IN_FLIGHT):
+                request(worker)
+        while step < config.total_steps and not stop_requested():
+            if config.sync:  # round r in worker order, then round r + 1 is asked for before learning on r
+                chunks = [pool.take(w) for w in range(config.workers)]
+                for w in range(config.workers):
+                    request(w)
+            else:
+                chunks = [pool.take()]
+                if chunks[0] is None:
+                    for w, queued in enumerate(pool.queued):
+                        while len(queued) < IN_FLIGHT:
+                            request(w)
+                    continue
+                request(chunks[0].worker)
+            for chunk in chunks:
+                if chunk is None or step >= config.total_steps:
+                    continue
+                chunk = cut(chunk, config.total_steps - step, S) if step + chunk.rows.shape[1] > config.total_steps \
+                    else chunk
+                buffer.add_rows(chunk.rows)
+                previous, step = step, step + chunk.rows.shape[1]
+                finished = [e[:4] for e in chunk.episodes]
+                state = count_episodes(state, finished)
+                t.log_episodes(step, finished)
+                updates = int(np.asarray(state.agent.updates)[0])
+                while updates_due(step, config.learning_starts, config.replay_ratio, updates) >= G:
+                    rows, index = minibatches(buffer, state, seeds, updates, (G, config.batch_size), config)
+                    agent_state, metrics, _, _, _, td_errors = fns.learn(
+                        state.agent, rows, state.noise, None, None, state.obs, state.done, state.explore_key,
+                        np.uint32(updates), False)
+                    state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
+                    if buffer.priorities is not None:
+                        buffer.priorities.update(index, np.asarray(td_errors))
+                    updates += G
+                if updates - version >= config.sync_every:
+                    layers, version = send()
+                t.after_step(previous, step, state)
+    finally:
+        pool.stop()

@@ -1,0 +1,185 @@
+"""Rollout workers: chunk assembly and the replay-ratio limiter without Ray; then, on a real Ray in a
+loopback-only network namespace, reproducible lockstep collection, a killed worker with an exact
+transition count, the resume of a distributed run, and workers that never import JAX."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import ddpgx
+from ddpgx import checkpoint as ckpt
+from ddpgx.replay import columns
+from ddpgx.workers import Chunk, Rollout, cut, updates_due
+from tests.conftest import small_config
+from tests.logs import csv_rows
+from tests.probe_envs import ObsDependentAction, TwoStep
+from tests.test_sweep_ray import in_loopback_namespace
+
+# ----------------------------------------------------------------------------- without Ray
+
+
+def test_updates_due_keeps_the_replay_ratio_whatever_the_chunks():
+    assert updates_due(99, learning_starts=100, replay_ratio=1.0, done=0) == 0
+    assert updates_due(100, 100, 1.0, 0) == 1  # the first update follows the learning_starts-th transition
+    assert updates_due(164, 100, 1.0, 1) == 64
+    assert updates_due(164, 100, 0.25, 0) == 16
+    assert updates_due(164, 100, 2.0, 100) == 30
+    # chunk by chunk or at once, the total is the same: the ratio of the single-process loop
+    done = 0
+    for inserted in range(50, 1001, 50):
+        done += updates_due(inserted, 100, 1.0, done)
+    assert done == 1000 - 100 + 1 == updates_due(1000, 100, 1.0, 0)
+
+
+def rows_of(chunk, obs_shape=(1,), action_dim=1):
+    cols = columns(obs_shape, action_dim)
+    return {name: chunk.rows[..., c] for name, c in cols.items()}
+
+
+def test_a_chunk_holds_every_environments_steps_in_order_with_its_episodes():
+    config = small_config(env_id="probe", num_envs=2, chunk_steps=5, workers=2)
+    rollout = Rollout(config, TwoStep, seeds=[7, 8], worker=1, workers=2, start=0)
+    chunk = rollout.collect(5, random=True)
+    assert chunk.rows.shape == (2, 5 * 2, 2 * 1 + 1 + 2) and chunk.rows.dtype == np.float32
+    assert chunk.version == -1 and chunk.worker == 1
+    fields = rows_of(chunk)
+    # TwoStep: obs 0 then 1, reward 0 then 1, terminated at the second step; rows are step by step,
+    # environment by environment: (step 0, env 0), (step 0, env 1), (step 1, env 0), ...
+    np.testing.assert_array_equal(fields["obs"][0, :, 0], [0, 0, 1, 1, 0, 0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(fields["reward"][0, :, 0], [0, 0, 1, 1, 0, 0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(fields["terminated"][0, :, 0], [0, 0, 1, 1, 0, 0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(fields["next_obs"][0, :, 0], np.ones(10))
+    assert np.all(np.abs(fields["action"]) <= 1.0) and not np.allclose(fields["action"][0], fields["action"][1])
+    # episodes end at steps 1 and 3 of each env, for each seed: worker 1's envs are 2 and 3
+    assert sorted(chunk.episodes) == sorted((s, 2 + j, 1.0, 2, t * 2 + j) for s in (0, 1) for t in (1, 3) for j in (0, 1))
+    kept = cut(chunk, 5, 2)
+    assert kept.rows.shape[1] == 5 and sorted(e[4] for e in kept.episodes) == [2, 2, 3, 3]
+
+
+def test_a_chunk_acts_with_the_actor_it_was_sent_plus_noise_clipped():
+    config = small_config(env_id="probe", num_envs=3, noise_sigma=0.0, workers=1)
+    rollout = Rollout(config, ObsDependentAction, seeds=[0], worker=0, workers=1, start=0)
+    # pi(s) = tanh(2 s): one dense layer with tanh
+    rollout.set_actor([[(np.array([[2.0]], np.float32), np.array([0.0], np.float32))]], version=12)
+    chunk = rollout.collect(4, random=False)
+    fields = rows_of(chunk)
+    np.testing.assert_allclose(fields["action"][0, :, 0], np.tanh(2 * fields["obs"][0, :, 0]), rtol=1e-6)
+    assert chunk.version == 12
+    noisy = Rollout(small_config(env_id="probe", noise_sigma=5.0, workers=1), ObsDependentAction, [0], 0, 1, 0)
+    noisy.set_actor([[(np.array([[2.0]], np.float32), np.array([0.0], np.float32))]], version=1)
+    actions = rows_of(noisy.collect(50, random=False))["action"]
+    assert actions.min() == -1.0 and actions.max() == 1.0  # clipped, as the single-process loop clips
+
+
+def test_worker_streams_are_their_own():
+    config = small_config(num_envs=1, workers=2)
+    make_env = lambda: __import__("gymnasium").make("Pendulum-v1")  # noqa: E731
+    a, b, again = (Rollout(config, make_env, [0], w, 2, start) for w, start in ((0, 0), (1, 0), (0, 0)))
+    first, second, repeat = (r.collect(3, random=True).rows for r in (a, b, again))
+    np.testing.assert_array_equal(first, repeat)  # same worker, same start: the same stream
+    assert not np.allclose(first, second)
+    restarted = Rollout(config, make_env, [0], 0, 2, 1_000_003).collect(3, random=True).rows
+    assert not np.allclose(first, restarted)
+
+
+def test_workers_refuse_a_custom_actor(tmp_path):
+    import flax.linen as nn
+
+    class Tiny(nn.Module):
+        @nn.compact
+        def __call__(self, obs):
+            return nn.tanh(nn.Dense(1)(obs))
+
+    with pytest.raises(ddpgx.ConfigError, match="rollout workers act with the default MLP actor"):
+        ddpgx.train(small_config(workers=2), tmp_path / "run", actor=Tiny(), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------- with Ray, on loopback
+
+FLAGS = ["--workers", "2", "--total-steps", "2000", "--learning-starts", "300", "--actor-hidden", "32", "32",
+         "--critic-hidden", "32", "32", "--batch-size", "32", "--eval-every", "1000", "--eval-episodes", "2",
+         "--log-every", "500", "--checkpoint-every", "500", "--chunk-steps", "50", "--no-progress",
+         "--no-tensorboard"]
+
+
+def ddpgx_cli(*args, check=True, timeout=600):
+    done = subprocess.run(in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", *map(str, args)),
+                          capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def final(run_dir):
+    return ckpt.Checkpoint(ckpt.latest_checkpoint(run_dir))
+
+
+def test_lockstep_workers_are_reproducible_and_never_import_jax(tmp_path):
+    for name in ("a", "b"):
+        ddpgx_cli("train", "--run-dir", tmp_path / name, "--sync", *FLAGS)
+    a, b = final(tmp_path / "a"), final(tmp_path / "b")
+    assert a.step == b.step == 2000
+    assert len(a.replay()["data"]) == 2000  # exactly total_steps transitions
+    for key in a.arrays:
+        np.testing.assert_array_equal(a.arrays[key], b.arrays[key], err_msg=key)
+    np.testing.assert_array_equal(a.replay()["data"], b.replay()["data"])
+    assert int(a.arrays[".agent.updates"]) == 2000 - 300 + 1  # replay ratio 1 from learning_starts on
+    assert csv_rows(tmp_path / "a", "eval") == csv_rows(tmp_path / "b", "eval")
+    script = ("from ddpgx import cluster, workers, config; c = cluster.start(num_cpus=2); "
+              "cfg = config.Config(workers=2); "
+              "pool = workers.WorkerPool(cfg, __import__('ddpgx.envs').envs.env_factory('Pendulum-v1'), [0], 0); "
+              "print([i['jax'] for i in pool.info()]); pool.stop(); cluster.stop(c)")
+    done = subprocess.run(in_loopback_namespace(sys.executable, "-c", script), capture_output=True, text=True,
+                          timeout=300)
+    assert done.stdout.strip().splitlines()[-1] == "[False, False]", done.stderr[-2000:]
+
+
+def worker_pids() -> list[int]:
+    """The PIDs of running rollout workers (Ray names their processes after the actor class)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read().startswith(b"ray::_Worker"):
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def test_a_killed_worker_is_started_again_and_no_transition_is_lost_or_counted_twice(tmp_path):
+    run = tmp_path / "run"
+    before = set(worker_pids())
+    learner = subprocess.Popen(in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", "train", "--run-dir", str(run),
+                                                     *FLAGS, "--total-steps", "4000"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (ckpt.latest_checkpoint(run) and len(set(worker_pids()) - before) == 2):
+        assert time.time() < deadline and learner.poll() is None, learner.communicate()
+        time.sleep(0.05)
+    os.kill(sorted(set(worker_pids()) - before)[0], signal.SIGKILL)
+    out, err = learner.communicate(timeout=600)
+    assert learner.returncode == 0, out[-3000:] + err[-3000:]
+    assert "died (" in out and "started again (restart 1)" in out
+    checkpoint = final(run)
+    assert checkpoint.step == 4000 and len(checkpoint.replay()["data"]) == 4000
+    assert int(checkpoint.arrays[".agent.updates"]) == 4000 - 300 + 1
+    assert [r["step"] for r in csv_rows(run, "metrics")] == [str(s) for s in range(500, 4001, 500)]
+
+
+def test_a_distributed_run_resumes_with_fresh_workers(tmp_path):
+    run = tmp_path / "run"
+    ddpgx_cli("train", "--run-dir", run, *FLAGS, "--total-steps", "1200")
+    done = ddpgx_cli("train", "--run-dir", run, "--resume", "--total-steps", "2000", "--no-progress")
+    assert "final evaluation, seed 0" in done.stdout
+    checkpoint = final(run)
+    assert checkpoint.step == 2000 and len(checkpoint.replay()["data"]) == 2000
+    assert int(checkpoint.arrays[".agent.updates"]) == 2000 - 300 + 1
+    assert [r["step"] for r in csv_rows(run, "eval")] == ["1000", "2000"]  # the 1200 final evaluation is cut
+    assert ddpgx.Config.load(run / "config.json").workers == 2
