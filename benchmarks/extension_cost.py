@@ -5,8 +5,8 @@
 Every variant runs speed.py's end-to-end worker (batch 256, 256-256 networks, one update per step,
 1,000 random steps, 1,000 untimed learning steps, then `--steps` timed ones, one seed), in a fresh
 process, the variants alternating within each repetition so that a change in the machine's speed
-hits all of them. "default at BASE" runs the same worker on the code of commit BASE (a temporary git
-worktree): the default path before the extensions. Writes extension_cost.json and extension_cost.md
+hits all of them. "default at BASE" runs the same worker on the code of commit BASE (its src/, taken
+with git archive into a temporary directory): the default path before the extensions. Writes extension_cost.json and extension_cost.md
 to --out.
 """
 
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=["HalfCheetah-v5"])
     parser.add_argument("--base", default=None, help="a commit whose default path runs beside (e.g. acfea36)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--repo", type=Path, default=ROOT, help="the git repository BASE is taken from")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     results = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "runs": {}}
@@ -61,20 +62,17 @@ def main() -> None:
         runs = [(name, ROOT / "src", VARIANTS[name]) for name in args.variants]
         if args.base:
             tree = Path(tmp) / "base"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.base], check=True,
-                           capture_output=True)
+            tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(args.repo), "archive", args.base, "src"], check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
             runs.insert(1, (f"default at {args.base}", tree / "src", {}))
-        try:
-            for rep in range(args.reps):
-                for env_id in args.envs:
-                    for name, src, changes in runs:
-                        rate = worker(src, env_id, args.steps, changes)
-                        results["runs"].setdefault(env_id, {}).setdefault(name, []).append(rate)
-                        print(f"rep {rep} {env_id} {name}: {rate:.1f} steps/s", flush=True)
-        finally:
-            if args.base:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp + "/base")],
-                               capture_output=True)
+        for rep in range(args.reps):
+            for env_id in args.envs:
+                for name, src, changes in runs:
+                    rate = worker(src, env_id, args.steps, changes)
+                    results["runs"].setdefault(env_id, {}).setdefault(name, []).append(rate)
+                    print(f"rep {rep} {env_id} {name}: {rate:.1f} steps/s", flush=True)
     m = results["machine"]
     lines = [f"Command: `{results['command']}`  ", f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}; "
              f"ddpgx commit {m.get('git')}", "",
