@@ -40,7 +40,7 @@ def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 
     import ddpgx
     from ddpgx.logging import read_csv
 
-    config = ddpgx.Config(**(changes or {}),
+    values = dict(
         env_id=env_id, total_steps=LEARNING_STARTS + WARMUP + steps, learning_starts=LEARNING_STARTS,
         batch_size=HYPER["batch_size"], actor_hidden=HYPER["hidden"], critic_hidden=HYPER["hidden"],
         actor_lr=HYPER["lr"], critic_lr=HYPER["lr"], tau=HYPER["tau"], gamma=HYPER["gamma"],
@@ -49,6 +49,7 @@ def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 
         eval_every=0, eval_episodes=1, checkpoint_every=0, save_buffer=False, tensorboard=False,
         log_every=WARMUP,
     )
+    config = ddpgx.Config(**{**values, **(changes or {})})
     with tempfile.TemporaryDirectory() as tmp:
         result = ddpgx.train(config, Path(tmp) / "run", num_seeds=num_seeds, progress=False, print_fn=lambda _: None)
         rows = read_csv(result.run_dirs[0] / "metrics.csv")
