@@ -386,6 +386,10 @@ EXTENSIONS = {
     "layer_norm": dict(actor_layer_norm=True, critic_layer_norm=True),
     "noise_schedule": dict(noise_schedule="exponential", noise_sigma_final=0.02, noise_decay_steps=400),
     "param_noise": dict(noise="param", param_noise_adapt_every=20, max_episode_steps=60),
+    "all_together": dict(obs_norm=True, reward_norm=True, reward_scale=0.5, n_step=3, prioritized=True,
+                         priority_beta_steps=400, actor_layer_norm=True, critic_layer_norm=True, noise="param",
+                         noise_schedule="linear", noise_sigma_final=0.05, noise_decay_steps=400,
+                         param_noise_adapt_every=20, max_episode_steps=60),
 }
 
 
@@ -409,6 +413,8 @@ def engaged(name, checkpoint, config):
         sigma = float(arrays[".param_sigma"])
         kernel = arrays[".perturbed['params']['Dense_0']['kernel']"]
         return sigma != pytest.approx(0.1) and kernel.shape[0] == 2 and not np.allclose(kernel[0], kernel[1])
+    if name == "all_together":
+        return all(engaged(part, checkpoint, config) for part in EXTENSIONS if part not in ("all_together", "obs_norm"))
     raise AssertionError(name)
 
 
