@@ -1,12 +1,12 @@
 """What each extension costs per training step, and the default path against an earlier commit, in one run.
 
-    python benchmarks/extension_cost.py [--reps 3] [--steps 3000] [--envs HalfCheetah-v5] [--base acfea36]
+    python benchmarks/extension_cost.py [--reps 3] [--steps 3000] [--envs HalfCheetah-v5] [--base COMMIT ...]
 
 Every variant runs speed.py's end-to-end worker (batch 256, 256-256 networks, one update per step,
 1,000 random steps, 1,000 untimed learning steps, then `--steps` timed ones, one seed), in a fresh
-process, the variants alternating within each repetition so that a change in the machine's speed
-hits all of them. "default at BASE" runs the same worker on the code of commit BASE (its src/, taken
-with git archive into a temporary directory): the default path before the extensions. Writes extension_cost.json and extension_cost.md
+process, the variants alternating within each repetition (each repetition starting one variant
+later) so that a change in the machine's speed hits all of them. "default at BASE" runs the same worker on the code of commit BASE (its src/, taken
+with git archive into a temporary directory): the default path without the extensions. Writes extension_cost.json and extension_cost.md
 to --out.
 """
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3_000)
     parser.add_argument("--envs", nargs="+", default=["HalfCheetah-v5"])
-    parser.add_argument("--base", default=None, help="a commit whose default path runs beside (e.g. acfea36)")
+    parser.add_argument("--base", nargs="*", default=[], help="commits whose default path runs beside (e.g. acfea36)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--repo", type=Path, default=ROOT, help="the git repository BASE is taken from")
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -60,16 +60,16 @@ def main() -> None:
     results = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         runs = [(name, ROOT / "src", VARIANTS[name]) for name in args.variants]
-        if args.base:
-            tree = Path(tmp) / "base"
+        for base in args.base:
+            tree = Path(tmp) / base
             tree.mkdir()
-            archive = subprocess.run(["git", "-C", str(args.repo), "archive", args.base, "src"], check=True,
+            archive = subprocess.run(["git", "-C", str(args.repo), "archive", base, "src"], check=True,
                                      capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-            runs.insert(1, (f"default at {args.base}", tree / "src", {}))
+            runs.insert(1, (f"default at {base}", tree / "src", {}))
         for rep in range(args.reps):
             for env_id in args.envs:
-                for name, src, changes in runs:
+                for name, src, changes in runs[rep % len(runs):] + runs[:rep % len(runs)]:  # each first in turn
                     rate = worker(src, env_id, args.steps, changes)
                     results["runs"].setdefault(env_id, {}).setdefault(name, []).append(rate)
                     print(f"rep {rep} {env_id} {name}: {rate:.1f} steps/s", flush=True)
