@@ -72,6 +72,20 @@ def action_noise(config, action_dim: int):
     return OrnsteinUhlenbeckActionNoise(mean, sigma, theta=config.ou_theta, dt=config.ou_dt)
 
 
+def trial_cpus() -> int:
+    """The CPUs Ray gave this trial (when the sweep could not pin it to cores of its own, the process
+    may run on every core, and one PyTorch thread per core would oversubscribe the machine)."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return max(1, min(cores, int(ray.get_runtime_context().get_assigned_resources().get("CPU", cores))))
+    except ImportError:
+        pass
+    return max(1, cores)
+
+
 def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) -> None:
     """The sweep's trainable interface (see `ddpgx.sweeps.ddpgx_trainable`)."""
     import gymnasium as gym
@@ -84,7 +98,7 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
     from ddpgx.loop import Evaluation
 
     kwargs = hyperparameters(config)
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))  # the cores the sweep pinned the trial to
+    torch.set_num_threads(trial_cpus())
     if run_dir.exists():
         shutil.rmtree(run_dir)
     seeds = [config.seed + k for k in range(num_seeds)]
