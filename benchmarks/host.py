@@ -43,8 +43,8 @@ def code_commit() -> str | None:
         return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return None
+    if not commit:  # a copy of the code made with git archive, which records its commit in COMMIT
+        return (ROOT / "COMMIT").read_text().strip() if (ROOT / "COMMIT").exists() else None
     changed = git("status", "--porcelain", "--", "src", "benchmarks/*.py", "pyproject.toml")
     return commit + ("-dirty" if changed else "")
 

@@ -31,7 +31,7 @@ from ddpgx.sweeps import trial_rows
 def setting(row: dict, spec: dict) -> str:
     """The fields of a trial that differ from its preset's values for the task (budget fields aside)."""
     config = Config.load(next(iter(sorted(row["run_dir"].glob("**/config.json")))))
-    base = from_preset(row["preset"], row["task"])
+    base = from_preset(row["preset"], row["task"], total_steps=config.total_steps)  # schedules follow the budget
     skip = {"seed", "total_steps", "eval_every", "checkpoint_every", "tensorboard", "eval_episodes", "log_every"}
     changed = [f"{name}={value}" for name, value in config.to_dict().items()
                if name not in skip and value != getattr(base, name)]

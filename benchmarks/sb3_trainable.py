@@ -45,6 +45,13 @@ def hyperparameters(config) -> dict[str, Any]:
         reasons.append(f"SB3 initializes as PyTorch does (fan_in_uniform), not {config.hidden_init}")
     if config.max_episode_steps:
         reasons.append("this trainable keeps the environments' own time limits")
+    extensions = {"obs_norm": False, "reward_norm": False, "reward_scale": 1.0, "n_step": 1, "prioritized": False,
+                  "actor_layer_norm": False, "critic_layer_norm": False, "noise_schedule": "constant"}
+    for name, plain in extensions.items():
+        if getattr(config, name) != plain:
+            reasons.append(f"this trainable runs SB3 DDPG as it is, without ddpgx's {name}")
+    if config.noise == "param":
+        reasons.append("SB3 DDPG has no parameter-space noise")
     if reasons:
         raise Unsupported("; ".join(reasons))
     return {

@@ -35,11 +35,12 @@ HYPER = dict(batch_size=256, hidden=(256, 256), lr=3e-4, tau=0.005, gamma=0.99, 
 
 # ----------------------------------------------------------------------------- workers (subprocesses)
 
-def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 1) -> dict:
+def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 1, changes: dict | None = None) -> dict:
+    """Training steps/s after the warm-up; `changes` sets further Config fields (the extensions)."""
     import ddpgx
     from ddpgx.logging import read_csv
 
-    config = ddpgx.Config(
+    values = dict(
         env_id=env_id, total_steps=LEARNING_STARTS + WARMUP + steps, learning_starts=LEARNING_STARTS,
         batch_size=HYPER["batch_size"], actor_hidden=HYPER["hidden"], critic_hidden=HYPER["hidden"],
         actor_lr=HYPER["lr"], critic_lr=HYPER["lr"], tau=HYPER["tau"], gamma=HYPER["gamma"],
@@ -48,6 +49,7 @@ def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 
         eval_every=0, eval_episodes=1, checkpoint_every=0, save_buffer=False, tensorboard=False,
         log_every=WARMUP,
     )
+    config = ddpgx.Config(**{**values, **(changes or {})})
     with tempfile.TemporaryDirectory() as tmp:
         result = ddpgx.train(config, Path(tmp) / "run", num_seeds=num_seeds, progress=False, print_fn=lambda _: None)
         rows = read_csv(result.run_dirs[0] / "metrics.csv")
@@ -116,15 +118,15 @@ def worker_update() -> dict:
                                                           jnp.zeros((1, action_dim)))]))
         learn = fns.learn
         if count == 1:
-            cost = learn.lower(state, rows, noise, obs, done, key, np.uint32(0)).compile().cost_analysis()
+            cost = learn.lower(state, rows, noise, None, None, obs, done, key, np.uint32(0), False).compile().cost_analysis()
             cost = cost[0] if isinstance(cost, list) else cost
             out["update_flops"] = float(cost["flops"])
-        state, metrics, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(0))
+        state, metrics, action, *_ = learn(state, rows, noise, None, None, obs, done, key, np.uint32(0), False)
         np.asarray(action)
         calls = 400 // count
         start = time.perf_counter()
         for i in range(calls):
-            state, metrics, action, _ = learn(state, rows, noise, obs, done, key, np.uint32(i))
+            state, metrics, action, *_ = learn(state, rows, noise, None, None, obs, done, key, np.uint32(i), False)
             np.asarray(metrics.critic_loss), np.asarray(action)  # the loop reads both back after every call
         out[f"update_us_fused{count}"] = (time.perf_counter() - start) / (calls * count) * 1e6
     for n in (256, 512):

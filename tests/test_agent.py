@@ -167,7 +167,7 @@ def test_update_changes_the_critic_by_the_critic_step_alone(state):
     agent = make_agent(optimizer=optax.adam, actor_lr=0.5, critic_lr=1e-2)
     state = state._replace(actor_opt=agent.actor_optimizer.init(state.actor),
                            critic_opt=agent.critic_optimizer.init(state.critic))
-    new, _ = agent.update(state, batch())
+    new, _, _ = agent.update(state, batch())
     y = jnp.asarray(target_hand(state), jnp.float32)
     grad = jax.grad(lambda c: first(agent.critic_loss(c, y, batch())))(state.critic)
     step, _ = agent.critic_optimizer.update(grad, state.critic_opt, state.critic)
@@ -197,7 +197,7 @@ def expected_update(state, tau, actor_lr=0.1, critic_lr=0.05):
 def test_update_matches_the_hand_computed_sgd_step(tau):
     agent = make_agent(tau=tau)
     state = with_targets(agent, agent.init(jax.random.PRNGKey(0), *example()))
-    new, metrics = jax.jit(agent.update)(state, batch())
+    new, metrics, td_error = jax.jit(agent.update)(state, batch())
     actor, critic, actor_target, critic_target, m = expected_update(state, tau)
     for name, expected in [("actor", actor), ("critic", critic), ("actor_target", actor_target),
                            ("critic_target", critic_target)]:
@@ -211,13 +211,14 @@ def test_update_matches_the_hand_computed_sgd_step(tau):
     assert float(metrics.critic_loss) == pytest.approx(m["critic_loss"], rel=RTOL)
     assert float(metrics.q) == pytest.approx(m["q"], rel=RTOL)
     assert float(metrics.actor_loss) == pytest.approx(m["actor_loss"], rel=RTOL)
+    close(td_error, q_hand(state.critic, OBS, ACTION) - target_hand(state))  # before the critic's step
 
 
 def test_update_counts_updates(agent, state):
     update = jax.jit(agent.update)
     s = state
     for expected in (1, 2, 3):
-        s, _ = update(s, batch())
+        s, _, _ = update(s, batch())
         assert int(s.updates) == expected
 
 
@@ -247,12 +248,14 @@ def test_update_many_equals_repeated_updates():
     state = with_targets(agent, agent.init(jax.random.PRNGKey(0), *example()))
     b = batch()
     stacked = jax.tree.map(lambda x: jnp.stack([x, x, x]), b)
-    many, mean_metrics = jax.jit(agent.update_many)(state, stacked)
+    many, mean_metrics, td_errors = jax.jit(agent.update_many)(state, stacked)
     update = jax.jit(agent.update)
-    one, all_metrics = state, []
+    one, all_metrics, all_td = state, [], []
     for _ in range(3):
-        one, m = update(one, b)
+        one, m, td = update(one, b)
         all_metrics.append(m)
+        all_td.append(td)
+    np.testing.assert_allclose(np.asarray(td_errors), np.stack(all_td), rtol=1e-5, atol=1e-6)  # every batch's
     assert int(many.updates) == 3
     for got, want in zip(jax.tree.leaves(many), jax.tree.leaves(one)):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-7)

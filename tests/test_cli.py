@@ -25,7 +25,7 @@ def test_help_lists_every_config_field_with_its_doc():
                  "--num-seeds", "--save-buffer", "--max-episode-steps"):
         assert flag in out
     assert "Polyak rate of the target networks" in out
-    assert "{gaussian,ou}" in out  # choices come from the field's type
+    assert "{gaussian,ou,param}" in out  # choices come from the field's type
 
 
 def test_train_resume_eval_plot(tmp_path):
@@ -113,6 +113,10 @@ def test_help_shows_what_runs_for_each_preset():
                                  "InvertedDoublePendulum-v5, Reacher-v5; 10000 on other tasks")
                 assert config.learning_starts == 10_000
                 assert api.from_preset(preset, "Hopper-v5").learning_starts == 1_000
+            elif field.name in ("noise_decay_steps", "priority_beta_steps"):  # the schedules last the run
+                assert shown == "the run's total_steps"
+                assert getattr(config, field.name) == config.total_steps
+                assert getattr(config.replace(total_steps=123), field.name) == 123
             else:
                 assert shown.split(", from the")[0] == repr(getattr(config, field.name)) or field.name == "env_id", \
                     (preset, field.name, shown)

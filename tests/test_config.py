@@ -31,6 +31,21 @@ from ddpgx.config import Config, ConfigError
         ({"gamma": "0.99"}, "gamma"),
         ({"tensorboard": "yes"}, "tensorboard"),
         ({"env_id": ""}, "env_id"),
+        ({"n_step": 0}, "n_step"),
+        ({"priority_alpha": 1.5}, "priority_alpha"),
+        ({"priority_beta": -0.1}, "priority_beta"),
+        ({"priority_eps": 0.0}, "priority_eps"),
+        ({"priority_beta_steps": -1}, "priority_beta_steps"),
+        ({"reward_scale": 0.0}, "reward_scale"),
+        ({"obs_norm_clip": 0.0}, "obs_norm_clip"),
+        ({"obs_norm_until": -1}, "obs_norm_until"),
+        ({"noise_schedule": "cosine"}, "noise_schedule"),
+        ({"noise_decay_steps": -5}, "noise_decay_steps"),
+        ({"param_noise_adapt_every": 0}, "param_noise_adapt_every"),
+        ({"batch_norm": True, "critic_layer_norm": True}, "critic_layer_norm"),
+        ({"noise_schedule": "exponential"}, "noise_sigma_final"),
+        ({"noise_schedule": "linear", "noise_sigma_final": 0.5}, "noise_sigma_final"),
+        ({"noise": "param", "noise_sigma": 0.0}, "noise_sigma"),
     ],
 )
 def test_invalid_values_name_the_field(changes, field):
@@ -49,8 +64,31 @@ def test_messages_say_what_to_do():
         Config(batch_size=128, buffer_size=64)
     with pytest.raises(ConfigError, match=r"invalid actor_lr=nan: must be a finite number"):
         Config(actor_lr=float("nan"))
-    with pytest.raises(ConfigError, match=r"choose one of gaussian, ou"):
+    with pytest.raises(ConfigError, match=r"choose one of gaussian, ou, param"):
         Config(noise="pink")
+    with pytest.raises(ConfigError, match="cannot be combined with batch_norm: choose one normalization"):
+        Config(batch_norm=True, actor_layer_norm=True)
+    with pytest.raises(ConfigError, match=r"must be positive for the exponential schedule"):
+        Config(noise_schedule="exponential", noise_sigma_final=0.0)
+
+
+def test_the_extensions_are_off_by_default():
+    """`default` stays the seed's plain algorithm."""
+    config = Config()
+    assert not (config.obs_norm or config.reward_norm or config.prioritized or config.actor_layer_norm
+                or config.critic_layer_norm)
+    assert config.reward_scale == 1.0 and config.n_step == 1 and config.noise_schedule == "constant"
+    assert config.noise == "gaussian"
+
+
+def test_schedule_lengths_follow_total_steps_until_saved(tmp_path):
+    config = Config(total_steps=5_000)
+    assert config.noise_decay_steps == config.priority_beta_steps == 5_000
+    assert config.replace(total_steps=8_000).noise_decay_steps == 8_000  # still derived
+    assert config.replace(noise_decay_steps=300).replace(total_steps=8_000).noise_decay_steps == 300  # given
+    config.save(tmp_path / "config.json")
+    saved = Config.load(tmp_path / "config.json")  # as a run stores it: a resumed run keeps its schedule
+    assert saved.replace(total_steps=8_000).priority_beta_steps == 5_000
 
 
 @pytest.mark.parametrize("changes", [{"tau": 1.0}, {"tau": 1}, {"gamma": 0.0}, {"gamma": 1.0},

@@ -73,12 +73,24 @@ def batch_norm_run(tmp_path_factory):
     return run, AsymmetricEnv.observation_space
 
 
+@pytest.fixture(scope="module")
+def normalized_run(tmp_path_factory):
+    """Observation normalization (a clip of 1.5 standard deviations, so that many of the test's
+    observations are clipped) and layer norm in the actor and the critic, on 2-D observations whose
+    mean (2) and spread (3) are far from 0 and 1."""
+    run = tmp_path_factory.mktemp("normalized") / "run"
+    config = small_config(env_id="AsymmetricEnv", total_steps=300, learning_starts=100, obs_norm=True,
+                          obs_norm_clip=1.5, actor_layer_norm=True, critic_layer_norm=True, eval_episodes=1)
+    ddpgx.train(config, run, make_env=AsymmetricEnv, progress=False, print_fn=quiet)
+    return run, AsymmetricEnv.observation_space
+
+
 def onnx_actions(path: Path, obs: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(["action"], {"obs": obs})[0]
 
 
-@pytest.mark.parametrize("run_fixture", ["pendulum_run", "batch_norm_run"])
+@pytest.mark.parametrize("run_fixture", ["pendulum_run", "batch_norm_run", "normalized_run"])
 def test_onnx_and_numpy_match_the_policy_on_1000_observations(run_fixture, request, tmp_path):
     run, space = request.getfixturevalue(run_fixture)
     policy = ddpgx.load_policy(run)
@@ -104,6 +116,35 @@ def test_batch_norm_run_has_learned_statistics_and_asymmetric_bounds(batch_norm_
     np.testing.assert_array_equal(policy.scaler.high, HIGH)
     mean = np.asarray(policy.params["batch_stats"]["BatchNorm_0"]["mean"])
     assert np.abs(mean).max() > 0.5  # the running mean moved toward the observations' mean 2.0
+
+
+def test_the_normalized_run_exports_its_statistics_and_layer_norms(normalized_run, tmp_path):
+    """The exported policies take raw observations: the clip bounds are m -+ 1.5 s of the run's
+    statistics, the normalization's affine part is in the first layer, and the layer norms are kept."""
+    run, space = normalized_run
+    policy = ddpgx.load_policy(run)
+    assert policy.normalizer is not None and policy.actor.layer_norm
+    assert np.abs(policy.normalizer.mean - 2.0).max() < 1.0 and np.abs(policy.normalizer.std - 3.0).max() < 1.0
+    loaded = numpy_policy.load(export_numpy(run, tmp_path / "policy.npz"))
+    assert loaded.metadata["obs_norm"] and loaded.metadata["layer_norm"] and loaded.metadata["format"] == 2
+    np.testing.assert_allclose(loaded.obs_clip[0], policy.normalizer.mean - 1.5 * policy.normalizer.std, rtol=1e-6)
+    obs = sample_observations(space, 1000)
+    clipped = np.abs((obs.reshape(1000, -1) - policy.normalizer.mean) / policy.normalizer.std) > 1.5
+    assert 0.1 < clipped.mean() < 0.9  # the clip is really exercised
+    # without the normalization the actions would differ: the statistics matter
+    bare = ddpgx.Policy(policy.actor, policy.params, policy.scaler, policy.obs_shape)
+    assert np.abs(bare(obs) - policy(obs)).max() > 0.01
+
+
+def test_a_format_1_file_still_loads(pendulum_run, tmp_path):
+    run, _ = pendulum_run
+    path = export_numpy(run, tmp_path / "policy.npz")
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["format"] = np.array(1)
+    np.savez(tmp_path / "old.npz", **arrays)
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(numpy_policy.load(tmp_path / "old.npz")(obs), numpy_policy.load(path)(obs))
 
 
 def test_batch_norm_folding_with_arbitrary_statistics(tmp_path):

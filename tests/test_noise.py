@@ -1,11 +1,13 @@
-"""Exploration noise: Gaussian scale, the Ornstein-Uhlenbeck recurrence and its statistics, resets."""
+"""Exploration noise: Gaussian scale, the Ornstein-Uhlenbeck recurrence and its statistics, resets,
+the schedules of sigma, and parameter-space noise's perturbation, distance and adaptation."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddpgx.noise import GaussianNoise, OrnsteinUhlenbeckNoise, make_noise, reset
+from ddpgx.noise import (GaussianNoise, OrnsteinUhlenbeckNoise, ParamNoise, Schedule, adapt, distance, make_noise,
+                         perturb, reset)
 
 
 def run(noise, key, steps, shape):
@@ -102,3 +104,64 @@ def test_make_noise_rejects_unknown_kinds():
     message = str(error.value)
     assert "unknown noise 'pink'" in message
     assert "'gaussian'" in message and "'ou'" in message
+
+
+# ----------------------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("constant", [0.4, 0.4, 0.4, 0.4]),
+    ("linear", [0.4, 0.25, 0.1, 0.1]),          # 0.4 + (0.1 - 0.4) * t / 1000
+    ("exponential", [0.4, 0.2, 0.1, 0.1]),      # 0.4 * (0.1 / 0.4) ** (t / 1000)
+])
+def test_schedules_reach_their_floor_after_their_steps_and_stay(kind, expected):
+    schedule = Schedule(kind, 0.4, 0.1, 1000)
+    got = [float(schedule(np.uint32(t))) for t in (0, 500, 1000, 5000)]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    jitted = jax.jit(lambda t: jnp.asarray(schedule(t)))
+    np.testing.assert_allclose(float(jitted(np.uint32(500))), expected[1], rtol=1e-6)
+
+
+def test_a_noise_sample_takes_the_scheduled_sigma():
+    key = jax.random.PRNGKey(0)
+    state = jnp.zeros((4, 2))
+    full, _ = GaussianNoise(0.4).sample(state, key)
+    half, _ = GaussianNoise(0.4).sample(state, key, 0.2)
+    np.testing.assert_allclose(np.asarray(half), np.asarray(full) / 2, rtol=1e-6)
+    x, _ = OrnsteinUhlenbeckNoise(0.4, 0.15, 1.0).sample(state, key, 0.2)  # from 0: one shock of std sigma
+    np.testing.assert_allclose(np.asarray(x), np.asarray(full) / 2, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- parameter-space noise
+
+
+def test_perturbation_adds_gaussian_noise_to_weights_but_not_to_normalization_layers():
+    from ddpgx.networks import Actor
+
+    actor = Actor(2, (64, 64), layer_norm=True)
+    params = actor.init(jax.random.PRNGKey(0), jnp.zeros((1, 5)))
+    perturbed = perturb(params, 0.3, jax.random.PRNGKey(1))
+    for name in ("Dense_0", "Dense_1", "Dense_2"):
+        for leaf in ("kernel", "bias"):
+            diff = np.asarray(perturbed["params"][name][leaf] - params["params"][name][leaf])
+            if diff.size >= 64:
+                assert np.std(diff) == pytest.approx(0.3, rel=0.15), (name, leaf)
+            assert np.all(diff != 0)
+    for name in ("LayerNorm_0", "LayerNorm_1"):
+        for leaf in ("scale", "bias"):
+            np.testing.assert_array_equal(perturbed["params"][name][leaf], params["params"][name][leaf])
+    # each leaf draws its own noise: two layers of the same shape get different noise
+    d1 = perturbed["params"]["Dense_1"]["bias"] - params["params"]["Dense_1"]["bias"]
+    d0 = perturbed["params"]["Dense_0"]["bias"] - params["params"]["Dense_0"]["bias"]
+    assert not np.allclose(d0, d1)
+
+
+def test_the_distance_and_the_adaptation_rule():
+    apply = lambda p, obs: obs * p["w"]  # noqa: E731
+    obs = jnp.array([[1.0, 2.0], [3.0, -1.0]])
+    d = distance(apply, {"w": jnp.array(1.0)}, {"w": jnp.array(1.5)}, obs)
+    assert float(d) == pytest.approx(np.sqrt(np.mean((0.5 * np.array([[1, 2], [3, -1]])) ** 2)))
+    # too far: shrink by the factor; close enough: grow by it (Plappert et al. 2018; Baselines' 1.01)
+    assert float(adapt(jnp.array(0.2), jnp.array(0.3), 0.1, 1.01)) == pytest.approx(0.2 / 1.01)
+    assert float(adapt(jnp.array(0.2), jnp.array(0.05), 0.1, 1.01)) == pytest.approx(0.2 * 1.01)
+    assert isinstance(make_noise("param", 0.2), ParamNoise)

@@ -58,7 +58,7 @@ def test_batch_norm_statistics_update_and_weight_decay_only_on_weight_matrices()
     for decay in (0.0, 0.5):
         agent = ddpgx.build_agent(config.replace(critic_weight_decay=decay), action_dim=1)
         state = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1)))
-        updated[decay], metrics = jax.jit(agent.update)(state, batch)
+        updated[decay], metrics, _ = jax.jit(agent.update)(state, batch)
         assert np.isfinite(np.asarray(metrics.critic_loss))
     new, plain = updated[0.5], updated[0.0]
     # running means move toward the batch mean (2.0) with flax's momentum 0.99
@@ -97,7 +97,7 @@ def test_batch_norm_trains_with_minibatch_statistics_and_acts_with_running_ones(
     # acting (exploration and evaluation) uses the running averages
     assert not np.allclose(agent.act(shifted(state.actor), batch.obs), agent.act(state.actor, batch.obs))
     # the critic's running averages move in its own loss only: the actor loss leaves them as they were
-    new, _ = jax.jit(agent.update)(state, batch)
+    new, _, _ = jax.jit(agent.update)(state, batch)
     np.testing.assert_allclose(new.critic["batch_stats"]["BatchNorm_0"]["mean"], 0.01 * batch.obs.mean(0), rtol=1e-4)
 
 

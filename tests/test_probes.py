@@ -13,6 +13,7 @@ import ddpgx
 from ddpgx import checkpoint as ckpt
 from ddpgx.loop import build_agent
 from tests.conftest import quiet
+from tests.logs import csv_rows
 from tests.probe_envs import ObsDependentAction, OneStepReward, TruncatedOnly, TwoStep, factory, register
 
 SEED = 0
@@ -37,7 +38,8 @@ def train_probe(tmp_path, env, config, **env_kwargs):
     template = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 1)), jnp.zeros((1, 1)))
     path = ckpt.latest_checkpoint(result.run_dirs[0])
     state = ckpt.unflatten(template, ckpt.Checkpoint(path).subtree(".agent"), path / "state.npz")
-    assert int(state.updates) == config.total_steps - config.learning_starts + 1
+    E = config.num_envs  # learning iterations from the first step >= learning_starts, num_envs updates each
+    assert int(state.updates) == (config.total_steps // E - -(-config.learning_starts // E) + 1) * E
     return agent, state, result
 
 
@@ -102,3 +104,57 @@ def test_probes_register_with_gymnasium():
         assert env.step(np.zeros(1, np.float32))[1:3] == (1.0, True)
     finally:
         env.close()
+
+
+# ----------------------------------------------------------------------------- the extensions on the probes
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_n_step_returns_at_termination_truncation_and_mid_episode(tmp_path, n_step):
+    """The closed-form values hold with one-step and three-step targets:
+    - termination within the n steps (TwoStep, gamma 0.5): Q(s0) = gamma, Q(s1) = 1, no bootstrap;
+    - truncation within them (TruncatedOnly, limit 2, gamma 0.9): Q(B) = 10, Q(A) = 9, bootstrapped
+      from the true final observation B with gamma^m;
+    - mid-episode (TruncatedOnly, limit 12, two environments): the same values, the sums of 1s in B
+      bootstrapped with gamma^3."""
+    agent, state, _ = train_probe(tmp_path / "terminated", TwoStep, probe_config(gamma=0.5, n_step=n_step))
+    for obs, expected in [(0.0, 0.5), (1.0, 1.0)]:
+        np.testing.assert_allclose(q_values(agent, state, obs, [-0.5, 0.5]), expected, atol=0.1,
+                                   err_msg=f"terminated, Q(s={obs})")
+    for limit, num_envs in [(2, 1), (12, 2)]:
+        config = probe_config(total_steps=4000, n_step=n_step, num_envs=num_envs)
+        agent, state, _ = train_probe(tmp_path / f"truncated{limit}", TruncatedOnly, config, limit=limit)
+        for obs, expected in [(1.0, 10.0), (0.0, 9.0)]:
+            np.testing.assert_allclose(q_values(agent, state, obs, [0.0, 0.5]), expected, atol=1.0,
+                                       err_msg=f"limit {limit}, Q(s={obs})")
+
+
+def test_reward_scaling_scales_q_but_not_the_reported_returns(tmp_path):
+    """reward_scale 2 on OneStepReward: the critic learns Q = 2; the evaluation reports the raw return 1."""
+    agent, state, result = train_probe(tmp_path, OneStepReward, probe_config(reward_scale=2.0))
+    np.testing.assert_allclose(q_values(agent, state, 0.0, [-0.5, 0.0, 0.5]), 2.0, atol=0.2)
+    np.testing.assert_allclose(result.final_returns, 1.0)
+    returns = [float(r["return"]) for r in csv_rows(result.run_dirs[0], "episodes")]
+    assert set(returns) == {1.0}  # the training episodes are logged raw too
+
+
+def test_normalized_observations_give_the_best_action_for_raw_ones(tmp_path):
+    """ObsDependentAction with observations +-1 seen by the networks as normalized values: the loaded
+    policy, given raw observations, acts 0.5 * obs; prioritized replay and layer norm on as well."""
+    config = probe_config(total_steps=3000, obs_norm=True, prioritized=True, critic_layer_norm=True,
+                          actor_layer_norm=True)
+    _, _, result = train_probe(tmp_path, ObsDependentAction, config)
+    policy = ddpgx.load_policy(result.run_dirs[0])
+    assert policy.normalizer is not None and np.all(np.abs(policy.normalizer.mean) < 0.3)
+    np.testing.assert_allclose(policy(np.array([[1.0], [-1.0]], np.float32))[:, 0], [0.5, -0.5], atol=0.15)
+    assert result.final_returns.mean() > -0.15**2
+
+
+def test_parameter_noise_learns_the_best_action(tmp_path):
+    config = probe_config(total_steps=3000, noise="param", noise_sigma=0.2, param_noise_adapt_every=10)
+    _, state, result = train_probe(tmp_path, ObsDependentAction, config)
+    policy = ddpgx.load_policy(result.run_dirs[0])
+    np.testing.assert_allclose(policy(np.array([[1.0], [-1.0]], np.float32))[:, 0], [0.5, -0.5], atol=0.15)
+    checkpoint = ckpt.Checkpoint(ckpt.latest_checkpoint(result.run_dirs[0]))
+    sigma = float(checkpoint.arrays[".param_sigma"])
+    assert sigma > 0.0 and sigma != pytest.approx(0.2)  # adapted 280 times

@@ -165,3 +165,28 @@ def test_the_report_gives_per_task_statistics_from_rliable_and_curves(tmp_path):
 
     assert main(["plot", str(tmp_path), "--out", str(tmp_path / "plot.png")]) == 0
     assert (tmp_path / "plot.png").exists()
+
+
+def test_variants_are_one_trial_each_and_checked(tmp_path):
+    """A variant is a set of field overrides: one trial each, crossed with the presets and the grid."""
+    spec = load_spec(spec_dict(variants=[{}, {"n_step": 3}, {"obs_norm": True, "obs_norm_clip": 3.0}],
+                               preset=["default", "td3-paper"], search={"tau": [0.005, 0.01]}))
+    assert trials_in_grid(spec) == 3 * 2 * 2
+    assert spec.variants == ({}, {"n_step": 3}, {"obs_norm": True, "obs_norm_clip": 3.0})
+    config = trial_config(spec, "Pendulum-v1", "default", {**spec.variants[2], "tau": 0.01})
+    assert (config.obs_norm, config.obs_norm_clip, config.n_step, config.tau) == (True, 3.0, 1, 0.01)
+    from ddpgx.sweeps import Spec
+
+    assert Spec.from_json(json.loads(json.dumps(spec.to_json()))) == spec  # what --resume compares
+    reports = []
+    run_trial(spec, {"task": "Pendulum-v1", "preset": "default", "variant": 1, "tau": 0.005}, tmp_path, "t1",
+              lambda metrics, checkpoint: reports.append(metrics), print_fn=quiet)
+    trial = json.loads((tmp_path / "trials" / "t1.json").read_text())
+    assert trial["params"] == {"n_step": 3, "tau": 0.005}
+    assert ddpgx.find_run(tmp_path / "runs" / "t1")[0].n_step == 3
+    for variants, message in [([], "variants: list sets of field overrides"),
+                              ([{"n_stp": 3}], "variants[0].n_stp: unknown Config field"),
+                              ([{"n_step": 0}], "invalid n_step=0: must be at least 1"),
+                              ([{"tau": 0.01}], "tau is also searched")]:
+        with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            load_spec(spec_dict(variants=variants, search={"tau": [0.005, 0.01]}))

@@ -374,3 +374,108 @@ def test_an_evaluation_without_a_time_limit_stops_early_with_what_to_do(tmp_path
                    tmp_path / "limited", make_env=endless)
     assert [r["length"] for r in csv_rows(tmp_path / "limited", "episodes")] == ["20", "20"]
     assert result.final_returns.shape == (1, 2)
+
+
+# ----------------------------------------------------------------------------- the extensions
+
+EXTENSIONS = {
+    "obs_norm": dict(obs_norm=True, obs_norm_until=350),
+    "reward_scaling": dict(reward_norm=True, reward_scale=0.5),
+    "n_step": dict(n_step=3),
+    "prioritized": dict(prioritized=True, priority_beta_steps=400),
+    "layer_norm": dict(actor_layer_norm=True, critic_layer_norm=True),
+    "noise_schedule": dict(noise_schedule="exponential", noise_sigma_final=0.02, noise_decay_steps=400),
+    "param_noise": dict(noise="param", param_noise_adapt_every=20, max_episode_steps=60),
+    "all_together": dict(obs_norm=True, reward_norm=True, reward_scale=0.5, n_step=3, prioritized=True,
+                         priority_beta_steps=400, actor_layer_norm=True, critic_layer_norm=True, noise="param",
+                         noise_schedule="linear", noise_sigma_final=0.05, noise_decay_steps=400,
+                         param_noise_adapt_every=20, max_episode_steps=60),
+}
+
+
+def engaged(name, checkpoint, config):
+    """Evidence in a final checkpoint that the extension ran."""
+    arrays, replay = checkpoint.arrays, checkpoint.replay()
+    if name == "obs_norm":  # 350 steps of 2 environments, then frozen
+        return arrays[".obs_stats.count"] == 350 and np.all(arrays[".obs_stats.var"] > 0)
+    if name == "reward_scaling":
+        return arrays[".return_stats.count"] == config.total_steps and arrays[".return_stats.var"] > 0
+    if name == "n_step":  # one more column: truncated
+        return replay["data"].shape[1] == 2 * 3 + 1 + 3
+    if name == "prioritized":
+        return len(np.unique(replay["priorities"])) > 100 and replay["max_priority"] > 0
+    if name == "layer_norm":
+        return any("LayerNorm" in k for k in arrays if k.startswith(".agent.actor[")) and \
+            any("LayerNorm" in k for k in arrays if k.startswith(".agent.critic["))
+    if name == "noise_schedule":
+        return True  # its effect is on the actions: test_the_noise_schedule_reaches_the_actions
+    if name == "param_noise":  # adapted from its initial 0.1, and every environment has its own actor
+        sigma = float(arrays[".param_sigma"])
+        kernel = arrays[".perturbed['params']['Dense_0']['kernel']"]
+        return sigma != pytest.approx(0.1) and kernel.shape[0] == 2 and not np.allclose(kernel[0], kernel[1])
+    if name == "all_together":
+        return all(engaged(part, checkpoint, config) for part in EXTENSIONS if part not in ("all_together", "obs_norm"))
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", EXTENSIONS)
+def test_each_extension_resumes_exactly_with_several_seeds_and_environments(tmp_path, name):
+    """train(500) and train(300) + resume(500), 2 seeds of 2 environments: the same parameters, buffers,
+    priorities, statistics, perturbed actors and logs."""
+    config = small_config(**EXTENSIONS[name], num_envs=2, total_steps=500, learning_starts=150, eval_every=200,
+                          log_every=100, batch_size=16)
+    train(config, tmp_path / "straight", num_seeds=2)
+    train(config.replace(total_steps=300), tmp_path / "resumed", num_seeds=2)
+    result = resume(tmp_path / "resumed", total_steps=500)
+    assert result.step == 500 and np.isfinite(result.final_returns).all()
+    for seed in (0, 1):
+        straight = final_checkpoint(tmp_path / "straight" / f"seed_{seed}")
+        assert_same_checkpoint(straight, final_checkpoint(tmp_path / "resumed" / f"seed_{seed}"))
+        assert_same_logs(tmp_path / "resumed" / f"seed_{seed}", tmp_path / "straight" / f"seed_{seed}",
+                         tensorboard=False)
+        assert engaged(name, straight, config), name
+    # the seeds differ
+    a, b = (final_checkpoint(tmp_path / "straight" / f"seed_{s}").arrays for s in (0, 1))
+    assert not np.array_equal(a[ACTOR_KERNEL], b[ACTOR_KERNEL])
+
+
+def test_the_default_checkpoint_holds_none_of_the_extensions_state(tmp_path):
+    train(small_config(total_steps=250), tmp_path / "run")
+    checkpoint = final_checkpoint(tmp_path / "run")
+    for prefix in (".obs_stats", ".return_stats", ".returns", ".perturbed", ".param_sigma"):
+        assert not any(k.startswith(prefix) for k in checkpoint.arrays), prefix
+    assert set(checkpoint.replay()) == {"data", "pos", "capacity"}
+    assert checkpoint.replay()["data"].shape[1] == 2 * 3 + 1 + 2
+
+
+def test_the_noise_schedule_reaches_the_actions(tmp_path):
+    """The executed actions' spread around pi(s) shrinks from sigma 0.5 to the floor 0.05 (linear over
+    the first 400 steps): measured on a probe whose policy barely moves (no updates)."""
+    from tests.probe_envs import OneStepReward
+
+    config = small_config(env_id="probe", total_steps=800, learning_starts=0, train_freq=10**6, noise_sigma=0.5,
+                          noise_schedule="linear", noise_sigma_final=0.05, noise_decay_steps=400, eval_episodes=1)
+    train(config, tmp_path / "run", make_env=OneStepReward)
+    actions = final_checkpoint(tmp_path / "run").replay()["data"][:, 1]  # one state: pi(s) is one value
+    early, late = actions[:100], actions[500:]
+    assert np.std(early) == pytest.approx(0.45, abs=0.06)  # sigma from 0.5 to 0.39 over the first 100 steps
+    assert np.std(late) == pytest.approx(0.05, rel=0.15)
+
+
+def test_parameter_noise_keeps_one_perturbed_actor_per_episode(tmp_path):
+    """Each environment's actions come from its perturbed actor, which changes only when its episode
+    ends: with no update, two steps of one episode from the same observation get the same action."""
+    from tests.probe_envs import TruncatedOnly
+
+    config = small_config(env_id="probe", noise="param", total_steps=40, learning_starts=0, train_freq=10**6,
+                          num_envs=2, eval_episodes=1, noise_sigma=0.3)
+    train(config, tmp_path / "run", make_env=lambda: TruncatedOnly(limit=10))
+    data = final_checkpoint(tmp_path / "run").replay()["data"]  # slots alternate env 0, env 1
+    obs, action = data[:, 0].reshape(20, 2), data[:, 1].reshape(20, 2)
+    for env in (0, 1):
+        for episode in range(2):
+            steps = slice(10 * episode + 1, 10 * episode + 10)  # state B: the same observation 9 times
+            assert np.all(obs[steps, env] == 1.0)
+            assert np.unique(action[steps, env]).size == 1, (env, episode)
+        assert action[5, env] != action[15, env]  # a new episode, a new perturbation
+    assert action[5, 0] != action[5, 1]  # each environment its own perturbed actor

@@ -8,6 +8,12 @@ runs several independent agents at once by `jax.vmap` over a leading seed axis o
     actor:   J(theta) = -mean_batch Q_phi(s, pi_theta(s))   (the deterministic policy gradient)
     targets: theta'  <- tau * theta + (1 - tau) * theta'   (and the same for phi')
 
+Two options of the replay reach these equations through the batch, and are absent (None) otherwise:
+with n-step returns, `r` is the discounted sum of the next rewards and `gamma` is replaced by each
+transition's `discount` (gamma^m, m the steps summed); with prioritized replay, each squared error
+of the critic loss is multiplied by its transition's importance-sampling `weight`. `update` also
+returns the TD errors Q(s, a) - y, from which prioritized replay takes its priorities.
+
 The networks' forward passes in training (`Network.apply_train`) also return their variables with
 any new non-trained state (batch statistics); for the default networks these are the variables
 unchanged. `networks.py` is the one place that knows about it.
@@ -35,6 +41,10 @@ class Batch(NamedTuple):
     reward: jnp.ndarray
     next_obs: jnp.ndarray
     terminated: jnp.ndarray
+    discount: jnp.ndarray | None = None
+    """Per transition, the discount of the bootstrap (gamma^m for an m-step return); None: gamma."""
+    weight: jnp.ndarray | None = None
+    """Per transition, the importance-sampling weight of its squared error; None: equal weights."""
 
 
 class AgentState(NamedTuple):
@@ -93,17 +103,22 @@ class DDPG:
         return q.reshape(obs.shape[0]), critic
 
     def td_target(self, actor_target: Params, critic_target: Params, batch: Batch) -> jnp.ndarray:
-        """y = r + gamma * (1 - terminated) * Q'(s', pi'(s')); only termination stops bootstrapping."""
+        """y = r + gamma * (1 - terminated) * Q'(s', pi'(s')); only termination stops bootstrapping.
+        With n-step returns the batch's `discount` (gamma^m) takes gamma's place."""
         next_action, _ = self.actor.apply_train(actor_target, batch.next_obs)
         next_q, _ = self.q(critic_target, batch.next_obs, next_action)
         not_terminated = 1.0 - batch.terminated.astype(next_q.dtype)
-        return batch.reward + self.gamma * not_terminated * next_q
+        gamma = self.gamma if batch.discount is None else batch.discount
+        return batch.reward + gamma * not_terminated * next_q
 
     def critic_loss(self, critic: Params, target: jnp.ndarray, batch: Batch) -> tuple[jnp.ndarray, tuple]:
-        """Mean squared error between Q(s, a) and the (fixed) target y; also returns mean Q and the
-        critic's variables after the forward pass."""
+        """Mean squared error between Q(s, a) and the (fixed) target y, each weighted by the batch's
+        `weight` if it has one; also returns mean Q, the TD errors Q(s, a) - y and the critic's
+        variables after the forward pass."""
         q, critic = self.q(critic, batch.obs, batch.action)
-        return jnp.mean((q - target) ** 2), (jnp.mean(q), critic)
+        error = q - target
+        squared = error**2 if batch.weight is None else batch.weight * error**2
+        return jnp.mean(squared), (jnp.mean(q), error, critic)
 
     def actor_loss(self, actor: Params, critic: Params, obs: jnp.ndarray) -> tuple[jnp.ndarray, Params]:
         """-mean Q(s, pi(s)); its gradient in `actor` is the deterministic policy gradient. Also
@@ -112,10 +127,11 @@ class DDPG:
         q, _ = self.q(critic, obs, action)
         return -jnp.mean(q), actor
 
-    def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, Metrics]:
-        """One gradient step of the critic, then of the actor (on the new critic), then the targets."""
+    def update(self, state: AgentState, batch: Batch) -> tuple[AgentState, Metrics, jnp.ndarray]:
+        """One gradient step of the critic, then of the actor (on the new critic), then the targets.
+        Returns the new state, the metrics and the TD errors Q(s, a) - y of the critic before its step."""
         target = jax.lax.stop_gradient(self.td_target(state.actor_target, state.critic_target, batch))
-        (critic_loss, (q, critic)), critic_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
+        (critic_loss, (q, td_error, critic)), critic_grad = jax.value_and_grad(self.critic_loss, has_aux=True)(
             state.critic, target, batch
         )
         critic_step, critic_opt = self.critic_optimizer.update(critic_grad, state.critic_opt, state.critic)
@@ -136,12 +152,18 @@ class DDPG:
             critic_opt=critic_opt,
             updates=state.updates + 1,
         )
-        return new_state, Metrics(critic_loss, actor_loss, q)
+        return new_state, Metrics(critic_loss, actor_loss, q), td_error
 
-    def update_many(self, state: AgentState, batches: Batch) -> tuple[AgentState, Metrics]:
-        """`update` over a leading axis of batches in one compiled loop; returns the mean metrics."""
-        state, metrics = jax.lax.scan(self.update, state, batches)
-        return state, jax.tree.map(jnp.mean, metrics)
+    def update_many(self, state: AgentState, batches: Batch) -> tuple[AgentState, Metrics, jnp.ndarray]:
+        """`update` over a leading axis of batches in one compiled loop; returns the mean metrics and
+        every batch's TD errors."""
+
+        def step(state, batch):
+            state, metrics, td_error = self.update(state, batch)
+            return state, (metrics, td_error)
+
+        state, (metrics, td_errors) = jax.lax.scan(step, state, batches)
+        return state, jax.tree.map(jnp.mean, metrics), td_errors
 
 
 def polyak(online: Params, target: Params, tau: float) -> Params:

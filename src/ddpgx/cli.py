@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from ddpgx.config import GENERAL_DEFAULTS, TASK_DEFAULTS, Config, ConfigError, check_seed
+from ddpgx.config import GENERAL_DEFAULTS, RUN_LENGTH_DEFAULTS, TASK_DEFAULTS, Config, ConfigError, check_seed
 
 EPILOG = "Errors exit with status 2 and one line that says what was wrong."
 
@@ -48,6 +48,8 @@ def shown_default(name: str, preset: str) -> str:
             by_value.setdefault(task_values.get(name, GENERAL_DEFAULTS[name]), []).append(env_id)
         per_task = "; ".join(f"{value!r} on {', '.join(envs)}" for value, envs in by_value.items())
         return f"{per_task}; {GENERAL_DEFAULTS[name]!r} on other tasks"
+    if name in RUN_LENGTH_DEFAULTS:
+        return "the run's total_steps"
     return repr(next(f.default for f in dataclasses.fields(Config) if f.name == name))
 
 

@@ -6,7 +6,12 @@ from; `docs/algorithm.md` lists them with their sources.
 
 A field whose default depends on the task (today only `learning_starts`) is given as None and
 resolved from `TASK_DEFAULTS` for `env_id`: `Config(env_id="Hopper-v5")` is exactly what
-`ddpgx train --env Hopper-v5` runs.
+`ddpgx train --env Hopper-v5` runs. The lengths of the schedules (`noise_decay_steps`,
+`priority_beta_steps`) are given as None and resolved to `total_steps`; the resolved value is saved
+with the run, so a resumed run keeps its schedule when its `total_steps` grows.
+
+The extensions of the seed's algorithm (observation normalization, reward scaling, n-step returns,
+prioritized replay, layer normalization, noise schedules, parameter-space noise) are off by default.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-NoiseKind = Literal["gaussian", "ou"]
+NoiseKind = Literal["gaussian", "ou", "param"]
+NoiseSchedule = Literal["constant", "linear", "exponential"]
 Init = Literal["lecun_normal", "fan_in_uniform"]
 NOISE_KINDS = typing.get_args(NoiseKind)
+NOISE_SCHEDULES = typing.get_args(NoiseSchedule)
 INITS = typing.get_args(Init)
 
 SEED_LIMIT = 2**32
@@ -37,6 +44,14 @@ SHORT_RANDOM_START = ("Pendulum-v1", "Hopper-v5", "Walker2d-v5", "InvertedPendul
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {env_id: {"learning_starts": 1_000} for env_id in SHORT_RANDOM_START}
 GENERAL_DEFAULTS: dict[str, Any] = {"learning_starts": 10_000}
 """The values of the task-dependent fields for a task that TASK_DEFAULTS does not name."""
+RUN_LENGTH_DEFAULTS = ("noise_decay_steps", "priority_beta_steps")
+"""Fields whose default (None) is the run's total_steps."""
+
+
+WORKERS_WITHOUT = (("obs_norm", False), ("reward_norm", False), ("n_step", 1), ("actor_layer_norm", False),
+                   ("noise_schedule", "constant"))
+"""Extensions the rollout workers do not support, with their plain values; nor parameter noise.
+Prioritized replay, a fixed reward scale and the critic's layer norm work with them."""
 
 
 class ConfigError(ValueError):
@@ -98,6 +113,33 @@ class Config:
                                     "other layers.")
     batch_norm: bool = option(False, "Batch normalization as Lillicrap et al. 2016 used it: on the state input and "
                                      "every hidden layer of the actor, and on the critic's layers before the action.")
+    actor_layer_norm: bool = option(False, "Layer normalization (Ba et al. 2016) after every hidden Dense layer of the "
+                                           "actor, before the ReLU, as OpenAI Baselines' DDPG.")
+    critic_layer_norm: bool = option(False, "Layer normalization (Ba et al. 2016) after every hidden Dense layer of the "
+                                            "critic, before the ReLU (Ball et al. 2023 for off-policy critics).")
+
+    # --- observations, rewards, targets, replay ---
+    obs_norm: bool = option(False, "Normalize observations by their running mean and standard deviation, wherever the "
+                                   "networks see one (OpenAI Baselines' DDPG); the statistics are saved with the run "
+                                   "and folded into an exported policy.")
+    obs_norm_until: int = option(0, "Stop updating the observation statistics after this many steps (0: never).")
+    obs_norm_clip: float = option(5.0, "Clip normalized observations to [-obs_norm_clip, obs_norm_clip] (OpenAI "
+                                       "Baselines' DDPG: 5).")
+    reward_scale: float = option(1.0, "Multiply the rewards the critic learns from by this constant (evaluation and "
+                                      "the logged returns stay in the environment's units).")
+    reward_norm: bool = option(False, "Also divide the rewards the critic learns from by the running standard "
+                                      "deviation of the discounted return (SB3's VecNormalize; Engstrom et al. 2020).")
+    n_step: int = option(1, "Steps of reward summed in the TD target, which then bootstraps with gamma^n_step "
+                            "(Mnih et al. 2016; Barth-Maron et al. 2018); 1 is the seed's one-step target.")
+    prioritized: bool = option(False, "Proportional prioritized replay (Schaul et al. 2016): sample transitions in "
+                                      "proportion to |TD error|^priority_alpha, weight the critic loss by importance.")
+    priority_alpha: float = option(0.6, "Exponent of the priorities (Schaul et al. 2016, proportional variant: 0.6).")
+    priority_beta: float = option(0.4, "Initial exponent of the importance-sampling weights, annealed linearly to 1 "
+                                       "(Schaul et al. 2016: 0.4).")
+    priority_beta_steps: int | None = option(None, "Steps over which priority_beta is annealed to 1 (None: the run's "
+                                                   "total_steps).")
+    priority_eps: float = option(1e-6, "Added to |TD error| so that every transition keeps a chance to be sampled "
+                                       "(Schaul et al. 2016).")
 
     # --- schedule ---
     learning_starts: int | None = option(None, "Steps of uniformly random actions before learning starts; its default "
@@ -107,10 +149,19 @@ class Config:
     gradient_steps: int = option(1, "Gradient steps per update, per environment (the seed: one per transition).")
 
     # --- exploration ---
-    noise: NoiseKind = option("gaussian", "Exploration noise added in the [-1, 1] action space: gaussian, or ou "
-                                          "(Ornstein-Uhlenbeck).")
+    noise: NoiseKind = option("gaussian", "Exploration noise: gaussian or ou (Ornstein-Uhlenbeck), added in the "
+                                          "[-1, 1] action space; or param, adaptive parameter-space noise (Plappert "
+                                          "et al. 2018).")
     noise_sigma: float = option(0.1, "Scale of the exploration noise (0.1 Gaussian: Fujimoto et al. 2018; the paper's "
-                                     "OU used 0.2).")
+                                     "OU used 0.2); for param noise, the target distance in action space, and the "
+                                     "parameter noise's initial standard deviation.")
+    noise_schedule: NoiseSchedule = option("constant", "How noise_sigma changes: constant, or a linear or exponential "
+                                                       "decay to noise_sigma_final over noise_decay_steps steps.")
+    noise_sigma_final: float = option(0.0, "The floor a decaying noise_sigma reaches (positive for the exponential "
+                                           "schedule).")
+    noise_decay_steps: int | None = option(None, "Steps over which noise_sigma decays (None: the run's total_steps).")
+    param_noise_adapt_every: int = option(50, "Adapt the parameter noise's scale every this many steps (OpenAI "
+                                              "Baselines' DDPG: 50).")
     ou_theta: float = option(0.15, "Mean-reversion rate of the Ornstein-Uhlenbeck noise (Lillicrap et al. 2016).")
     ou_dt: float = option(1e-2, "Time step of the Ornstein-Uhlenbeck process (as in OpenAI Baselines).")
 
@@ -146,6 +197,10 @@ class Config:
         for name in GENERAL_DEFAULTS:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, task_default(name, self.env_id if isinstance(self.env_id, str) else ""))
+                derived.append(name)
+        for name in RUN_LENGTH_DEFAULTS:
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.total_steps)
                 derived.append(name)
         object.__setattr__(self, "_derived", tuple(derived))
         self.validate()
@@ -209,11 +264,38 @@ class Config:
             fail("replay_ratio", "must be positive")
         if self.workers and self.buffer_size < self.chunk_steps * self.num_envs:
             fail("buffer_size", f"must hold a worker's chunk of {self.chunk_steps * self.num_envs} transitions")
-        for name in ("critic_weight_decay", "final_init", "noise_sigma", "ou_theta", "worker_noise_spread"):
+        for name in ("critic_weight_decay", "final_init", "noise_sigma", "ou_theta", "worker_noise_spread",
+                     "noise_sigma_final", "noise_decay_steps", "priority_beta_steps", "obs_norm_until"):
             if getattr(self, name) < 0:
                 fail(name, "must be zero or positive")
-        if self.ou_dt <= 0:
-            fail("ou_dt", "must be positive")
+        for name in ("ou_dt", "obs_norm_clip", "reward_scale", "priority_eps"):
+            if getattr(self, name) <= 0:
+                fail(name, "must be positive")
+        for name in ("n_step", "param_noise_adapt_every"):
+            if getattr(self, name) < 1:
+                fail(name, "must be at least 1")
+        if not 0.0 <= self.priority_alpha <= 1.0:
+            fail("priority_alpha", "must be in [0, 1]; 0 samples uniformly")
+        if not 0.0 <= self.priority_beta <= 1.0:
+            fail("priority_beta", "must be in [0, 1]; it is annealed to 1")
+        if self.batch_norm and (self.actor_layer_norm or self.critic_layer_norm):
+            which = "actor_layer_norm" if self.actor_layer_norm else "critic_layer_norm"
+            fail(which, "cannot be combined with batch_norm: choose one normalization of the hidden layers")
+        if self.noise_schedule == "exponential" and self.noise_sigma_final <= 0:
+            fail("noise_sigma_final", "must be positive for the exponential schedule (it decays toward it by a "
+                                      "constant factor per step)")
+        if self.noise_schedule != "constant" and self.noise_sigma_final > self.noise_sigma:
+            fail("noise_sigma_final", f"is above noise_sigma={self.noise_sigma}: a schedule decays the noise")
+        if self.noise == "param" and self.noise_sigma <= 0:
+            fail("noise_sigma", "must be positive with param noise: it is the target distance in action space")
+        if self.workers:  # what the rollout workers' numpy acting and chunked collection do not carry
+            for name, plain in WORKERS_WITHOUT:
+                if getattr(self, name) != plain:
+                    fail(name, f"is not supported with rollout workers (workers={self.workers}): train it with "
+                               f"workers=0, or leave it at {plain!r}")
+            if self.noise == "param":
+                fail("noise", f"param is not supported with rollout workers (workers={self.workers}): choose "
+                              f"gaussian or ou, or train with workers=0")
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated again). A task-dependent field that was not set
@@ -222,7 +304,9 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
         if "env_id" in changes:
-            changes = {**{name: None for name in self._derived}, **changes}
+            changes = {**{name: None for name in self._derived if name in GENERAL_DEFAULTS}, **changes}
+        if "total_steps" in changes:
+            changes = {**{name: None for name in self._derived if name in RUN_LENGTH_DEFAULTS}, **changes}
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,17 +2,22 @@
 
 Both exports compute what `ddpgx.Policy` computes: observation (one, or a batch of any size, in the
 observation space's shape) in, action in the environment's units out. They support the default
-actor, `networks.Actor`, in inference mode:
+actor, `networks.Actor`, in inference mode, behind the run's observation normalization if it has one:
 
     x = flatten(obs)
+    x = clip((x - m) / s, -c, c)                (with obs_norm: the running mean m, std s, clip c)
     x = BN(x)                                   (with batch_norm)
-    x = relu(BN(x @ W_i + b_i))                 for each hidden layer (BN with batch_norm)
+    x = relu(LN(BN(x @ W_i + b_i)))             for each hidden layer (BN with batch_norm, LN with
+                                                 actor_layer_norm)
     a = tanh(x @ W_n + b_n)                     in [-1, 1]
     action = low + (a + 1) * 0.5 * (high - low)  (envs.ActionScaler.to_env)
 
 In inference mode a batch norm uses its running averages, so it is an affine map
 x * scale / sqrt(var + eps) + (bias - mean * scale / sqrt(var + eps)); `fold` merges each one into the
-dense layer next to it, which leaves dense layers, ReLU, tanh and the rescale. A network passed to
+dense layer next to it. The observation normalization is an affine map after a clip, and
+clip((x - m) / s, -c, c) = (clip(x, m - c s, m + c s) - m) / s: `fold` merges the affine map into the
+first dense layer and keeps the clip, now of the raw observation, as bounds. That leaves the clip,
+dense layers, layer norms (which depend on their input, so they stay), ReLU, tanh and the rescale. A network passed to
 `train(actor=...)` is not known layer by layer and is refused with an `ExportError`: a run whose
 checkpoint records a custom actor (meta.json "actor") or whose actor parameters differ in names or
 shapes from the default actor's for its config; a Policy, when its actor is not `networks.Actor`.
@@ -45,9 +50,14 @@ class ExportError(ValueError):
     """A policy cannot be exported; the message says why and what is supported."""
 
 
+LAYER_NORM_EPSILON = nn.LayerNorm.epsilon  # networks.Actor keeps flax's default (1e-6)
+
+
 class FoldedPolicy(NamedTuple):
-    """The default actor with its batch norms folded in: `layers` of (kernel, bias), ReLU between
-    them and tanh after the last, then the affine rescale to [action_low, action_high]."""
+    """The default actor with its batch norms and observation normalization folded in: the raw
+    observation clipped to `obs_clip` (low, high) if given, then `layers` of (kernel, bias), each
+    hidden one followed by its layer norm (scale, bias) if `layer_norms` gives one and by ReLU, tanh
+    after the last, then the affine rescale to [action_low, action_high]."""
 
     layers: list[tuple[np.ndarray, np.ndarray]]
     action_low: np.ndarray
@@ -56,6 +66,10 @@ class FoldedPolicy(NamedTuple):
     batch_norm: bool
     env_id: str
     step: int
+    layer_norms: list[tuple[np.ndarray, np.ndarray] | None] | None = None
+    """Per hidden layer, its layer norm's scale and bias (epsilon LAYER_NORM_EPSILON), or None."""
+    obs_clip: tuple[np.ndarray, np.ndarray] | None = None
+    """The bounds (m - c s, m + c s) of the raw observation, flattened, with observation normalization."""
 
 
 def unsupported(what: str) -> ExportError:
@@ -110,18 +124,40 @@ def dense_then_affine(kernel: np.ndarray, bias: np.ndarray, scale: np.ndarray, s
 
 
 def fold(source: str | Path | Policy) -> FoldedPolicy:
-    """The policy as plain dense layers (batch norms folded in, computed in float64, stored as float32)."""
+    """The policy as plain dense layers (batch norms and the observation normalization's affine map
+    folded in, computed in float64, stored as float32), the normalization's clip as bounds of the raw
+    observation, and the layer norms."""
     policy = resolve(source)
     actor: Actor = policy.actor
     low, high = (np.asarray(bound, np.float64) for bound in policy.scaler)
-    return FoldedPolicy(actor_layers(actor, policy.params), low, high, tuple(policy.obs_shape), bool(actor.batch_norm),
-                        policy.config.env_id if policy.config else "",
-                        -1 if policy.step is None else int(policy.step))
+    return FoldedPolicy(actor_layers(actor, policy.params, policy.normalizer), low, high, tuple(policy.obs_shape),
+                        bool(actor.batch_norm), policy.config.env_id if policy.config else "",
+                        -1 if policy.step is None else int(policy.step), layer_norms(actor, policy.params),
+                        obs_clip(policy.normalizer))
 
 
-def actor_layers(actor: Actor, variables: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+def layer_norms(actor: Actor, variables: Any) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Per hidden layer, the scale and bias of its layer norm (float32), or None without layer norm."""
+    if not actor.layer_norm:
+        return None
+    params = variables["params"]
+    return [tuple(np.asarray(params[f"LayerNorm_{i}"][name], np.float32) for name in ("scale", "bias"))
+            for i in range(len(actor.hidden))]
+
+
+def obs_clip(normalizer: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """clip((x - m) / s, -c, c) = (clip(x, m - c s, m + c s) - m) / s: the bounds of the raw observation."""
+    if normalizer is None:
+        return None
+    m, std = np.asarray(normalizer.mean, np.float64), np.asarray(normalizer.std, np.float64)
+    return (m - normalizer.clip * std).astype(np.float32), (m + normalizer.clip * std).astype(np.float32)
+
+
+def actor_layers(actor: Actor, variables: Any, normalizer: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """The default actor's variables as (kernel, bias) float32 layers, batch norms folded in (in
-    float64): ReLU between the layers, tanh after the last."""
+    float64): ReLU between the layers, tanh after the last. With an observation `normalizer`
+    (`normalization.ObsNormalizer`), its affine map (x - m) / s is folded into the first layer too;
+    its clip stays outside (`obs_clip`)."""
     params = variables["params"]
     stats = variables.get("batch_stats", {})
     count = len(actor.hidden) + 1
@@ -133,8 +169,9 @@ def actor_layers(actor: Actor, variables: Any) -> list[tuple[np.ndarray, np.ndar
         dense[0] = affine_then_dense(*norms[0], *dense[0])
         for i in range(len(actor.hidden)):
             dense[i] = dense_then_affine(*dense[i], *norms[i + 1])
-    # An observation normalization, when ddpgx has one, is another affine map of the observation:
-    # fold it into dense[0] with affine_then_dense, as the input batch norm above.
+    if normalizer is not None:  # applied before everything above: (x - m) / s into the first layer
+        m, std = np.asarray(normalizer.mean, np.float64), np.asarray(normalizer.std, np.float64)
+        dense[0] = affine_then_dense(1.0 / std, -m / std, *dense[0])
     return [(k.astype(np.float32), b.astype(np.float32)) for k, b in dense]
 
 
@@ -160,6 +197,12 @@ def export_numpy(source: str | Path | Policy, path: str | Path) -> Path:
     arrays = {}
     for i, (kernel, bias) in enumerate(folded.layers):
         arrays.update({f"kernel_{i}": kernel, f"bias_{i}": bias})
+    for i, norm in enumerate(folded.layer_norms or []):
+        arrays.update({f"layer_norm_scale_{i}": norm[0], f"layer_norm_bias_{i}": norm[1]})
+    if folded.layer_norms:
+        arrays["layer_norm_epsilon"] = np.array(LAYER_NORM_EPSILON)
+    if folded.obs_clip is not None:
+        arrays.update(obs_low=folded.obs_clip[0], obs_high=folded.obs_clip[1])
     arrays.update(
         num_layers=np.array(len(folded.layers)), action_low=folded.action_low, action_high=folded.action_high,
         obs_shape=np.array(folded.obs_shape, np.int64), hidden_activation=np.array("relu"),
@@ -195,12 +238,24 @@ def onnx_model(folded: FoldedPolicy) -> Any:
     if len(folded.obs_shape) != 1:
         nodes.append(helper.make_node("Flatten", [x], ["obs_flat"], axis=1))
         x = "obs_flat"
+    if folded.obs_clip is not None:  # the observation normalization's clip, on the raw observation
+        nodes += [helper.make_node("Max", [x, constant("obs_low", folded.obs_clip[0])], ["obs_above_low"]),
+                  helper.make_node("Min", ["obs_above_low", constant("obs_high", folded.obs_clip[1])], ["obs_clipped"])]
+        x = "obs_clipped"
     last = len(folded.layers) - 1
     for i, (kernel, bias) in enumerate(folded.layers):
         nodes.append(helper.make_node("Gemm", [x, constant(f"kernel_{i}", kernel), constant(f"bias_{i}", bias)],
                                       [f"dense_{i}"]))
+        pre = f"dense_{i}"
+        if i != last and folded.layer_norms:
+            scale, offset = folded.layer_norms[i]
+            nodes.append(helper.make_node(
+                "LayerNormalization", [pre, constant(f"layer_norm_scale_{i}", scale),
+                                       constant(f"layer_norm_bias_{i}", offset)],
+                [f"layer_norm_{i}"], axis=-1, epsilon=LAYER_NORM_EPSILON))
+            pre = f"layer_norm_{i}"
         x = f"tanh_{i}" if i == last else f"relu_{i}"
-        nodes.append(helper.make_node("Tanh" if i == last else "Relu", [f"dense_{i}"], [x]))
+        nodes.append(helper.make_node("Tanh" if i == last else "Relu", [pre], [x]))
     # ActionScaler.to_env: low + (a + 1) * 0.5 * (high - low)
     half_range = 0.5 * (folded.action_high - folded.action_low)
     nodes += [
@@ -219,7 +274,9 @@ def onnx_model(folded: FoldedPolicy) -> Any:
                               producer_name="ddpgx", producer_version=__version__,
                               doc_string="ddpgx policy: observation in, action in the environment's units out")
     helper.set_model_props(model, {"env_id": folded.env_id, "step": str(folded.step),
-                                   "obs_shape": str(list(folded.obs_shape)), "batch_norm": str(folded.batch_norm)})
+                                   "obs_shape": str(list(folded.obs_shape)), "batch_norm": str(folded.batch_norm),
+                                   "layer_norm": str(bool(folded.layer_norms)),
+                                   "obs_norm": str(folded.obs_clip is not None)})
     onnx.checker.check_model(model, full_check=True)
     return model
 

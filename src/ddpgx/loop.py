@@ -7,15 +7,23 @@ random streams and run directory.
 
 Per iteration (every environment of every seed steps once):
     1. step the environments with the actions chosen at the end of the previous iteration; store
-       (s, a, r, s', terminated) in the replay buffer;
+       (s, a, r, s', terminated) in the replay buffer; update the running statistics of the
+       observations and returns (when normalizing);
     2. every `train_freq` iterations, `gradient_steps` gradient steps per environment on
        minibatches sampled at once (one copy to the device), and the next actions from the
        updated actor, in one jitted call; otherwise the next actions alone: uniformly random for
        the first `learning_starts` steps, then clip(pi(s) + noise, -1, 1); the noise of an
-       environment restarts with its episode;
+       environment restarts with its episode (with parameter noise: the action of the
+       environment's perturbed actor, perturbed afresh at each of its episodes);
     3. log, evaluate, checkpoint when their step comes.
 Choosing the next actions in the learning call saves a dispatch per step: 9-10% more steps/s
 (benchmarks/next_action.py).
+
+The extensions are pieces around this loop, each off by default: `normalization.py` (the
+observations the networks see, the rewards the critic learns from), `replay.py: nstep_rows` (n-step
+transitions), `prioritized.py` (which slots a minibatch holds, and their weights), `noise.py` (the
+noise schedule and parameter-space noise), the networks' layer normalization. `minibatches` puts
+the replay pieces together on the host; the jitted update sees only packed rows.
 """
 
 from __future__ import annotations
@@ -35,14 +43,18 @@ import numpy as np
 import optax
 
 from ddpgx import checkpoint as ckpt
+from ddpgx import noise as noises
+from ddpgx import normalization
 from ddpgx.agent import DDPG, AgentState, Metrics
 from ddpgx.config import Config, ConfigError, check_seed
 from ddpgx.envs import EnvError, EnvFactory, Envs, Step, env_factory, with_time_limit
 from ddpgx.evaluate import Evaluator
 from ddpgx.logging import RunLogger
 from ddpgx.networks import actor_from_config, as_network, critic_from_config, weight_matrices
-from ddpgx.noise import make_noise, reset as reset_noise
-from ddpgx.replay import ReplayBuffer, sample_indices, unpack
+from ddpgx.noise import ParamNoise, Schedule, make_noise, reset as reset_noise, schedule_from_config
+from ddpgx.normalization import MeanStd
+from ddpgx.prioritized import Priorities, beta_at, importance_weights
+from ddpgx.replay import ReplayBuffer, columns, sample_indices, unpack
 from ddpgx.rundir import RunDir, check_resumable, default_run_dir, find_run
 
 RECENT_EPISODES = 10
@@ -70,6 +82,16 @@ class SeedState(NamedTuple):
     """The returns of the last RECENT_EPISODES finished episodes, oldest first; NaN before."""
     metrics: Metrics
     """The last update's losses and mean Q; NaN before the first update."""
+    obs_stats: MeanStd | None = None
+    """Observation normalization: running count, mean and variance of the stored observations, flattened."""
+    return_stats: MeanStd | None = None
+    """Reward normalization: running count, mean and variance of the discounted returns."""
+    returns: np.ndarray | None = None
+    """Reward normalization: (envs,) each environment's discounted return so far."""
+    perturbed: Any = None
+    """Parameter noise: each environment's perturbed actor, a leading (envs,) axis on the actor's parameters."""
+    param_sigma: Any = None
+    """Parameter noise: the standard deviation of the parameter noise, ()."""
 
 
 class Evaluation(NamedTuple):
@@ -123,37 +145,70 @@ class StepFunctions(NamedTuple):
     """The jitted functions of the loop: single-agent code, vmapped over the leading seed axis."""
 
     act: Callable
-    """(actor, noise_state, obs, done, key, step, random) -> (action, noise_state): uniformly random
-    actions if `random` (static), else clip(pi(s) + noise, -1, 1); the noise restarts where done."""
+    """(actor, noise_state, perturbed, obs, done, key, step, random) -> (action, noise_state): uniformly
+    random actions if `random` (static), else clip(pi(s) + noise, -1, 1), the noise restarting where
+    done; with parameter noise, each environment's perturbed actor's action (`perturbed`, else None)."""
     learn: Callable
-    """(agent_state, rows, noise_state, obs, done, key, step) -> (agent_state, metrics, action,
-    noise_state): gradient steps on packed minibatch rows, split on the device, then `act` with the
-    updated actor. The agent state is donated: XLA updates parameters and optimizer states in place."""
+    """(agent_state, rows, noise_state, perturbed, param_sigma, obs, done, key, step, adapt) ->
+    (agent_state, metrics, action, noise_state, param_sigma, td_errors): gradient steps on packed
+    minibatch rows, split on the device, then `act` with the updated actor; with parameter noise and
+    `adapt` (static), the parameter noise's scale adapts first. `td_errors` (prioritized replay,
+    else None) are every minibatch's Q(s, a) - y. The agent state is donated: XLA updates parameters
+    and optimizer states in place."""
     policy: Callable
     """(actor, obs) -> pi(s), without noise."""
+    perturb: Callable
+    """(actor, perturbed, param_sigma, refresh, key, step) -> perturbed: the environments where
+    `refresh` get a new perturbed copy of the actor (parameter noise)."""
 
 
-def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int,
-                   obs_shape: tuple[int, ...]) -> StepFunctions:
-    def act(actor, noise_state, obs, done, key, step, random):
+PERTURB_STREAM, ADAPT_STREAM = 1, 2
+"""Sub-streams of an iteration's exploration key: the perturbed actors, the adaptation's probe copy."""
+
+
+def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int, obs_shape: tuple[int, ...],
+                   schedule: Schedule | None = None, extra: tuple[str, ...] = (),
+                   prioritized: bool = False) -> StepFunctions:
+    """`extra` names the optional columns of the minibatch rows (`replay.columns`)."""
+    schedule = schedule or Schedule("constant", getattr(noise, "sigma", 0.0))
+    param = isinstance(noise, ParamNoise)
+
+    def act(actor, noise_state, perturbed, obs, done, key, step, random):
         if num_envs == 0:  # a learner fed by rollout workers acts in no environment
             return jnp.zeros((0, action_dim)), noise_state
         key = jax.random.fold_in(key, step)
         noise_state = reset_noise(noise_state, done)
         if random:
             return jax.random.uniform(key, (num_envs, action_dim), minval=-1.0, maxval=1.0), noise_state
-        eps, noise_state = noise.sample(noise_state, key)
+        if param:
+            action = jax.vmap(lambda p, o: agent.act(p, o[None])[0])(perturbed, obs)
+            return jnp.clip(action, -1.0, 1.0), noise_state
+        eps, noise_state = noise.sample(noise_state, key, schedule(step))
         return jnp.clip(agent.act(actor, obs) + eps, -1.0, 1.0), noise_state
 
-    def learn(state, rows, noise_state, obs, done, key, step):
-        state, metrics = agent.update_many(state, unpack(rows, obs_shape, action_dim))
-        action, noise_state = act(state.actor, noise_state, obs, done, key, step, False)
-        return state, metrics, action, noise_state
+    def perturb(actor, perturbed, sigma, refresh, key, step):
+        keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, step), PERTURB_STREAM), num_envs)
+        fresh = jax.vmap(lambda k: noises.perturb(actor, sigma, k))(keys)
+        return jax.tree.map(lambda new, old: jnp.where(refresh.reshape(-1, *([1] * (old.ndim - 1))), new, old),
+                            fresh, perturbed)
+
+    def learn(state, rows, noise_state, perturbed, sigma, obs, done, key, step, adapt):
+        batches = unpack(rows, obs_shape, action_dim, extra)
+        state, metrics, td_errors = agent.update_many(state, batches)
+        if param and adapt:
+            probe_key = jax.random.fold_in(jax.random.fold_in(key, step), ADAPT_STREAM)
+            probe = noises.perturb(state.actor, sigma, probe_key)
+            measured = noises.distance(agent.act, state.actor, probe, batches.obs[-1])
+            sigma = noises.adapt(sigma, measured, schedule(step), noise.factor)
+        action, noise_state = act(state.actor, noise_state, perturbed, obs, done, key, step, False)
+        return state, metrics, action, noise_state, sigma, td_errors if prioritized else None
 
     return StepFunctions(
-        act=jax.jit(jax.vmap(act, in_axes=(0, 0, 0, 0, 0, None, None)), static_argnums=6),
-        learn=jax.jit(jax.vmap(learn, in_axes=(0, 0, 0, 0, 0, 0, None)), donate_argnums=0),
+        act=jax.jit(jax.vmap(act, in_axes=(0, 0, 0, 0, 0, 0, None, None)), static_argnums=7),
+        learn=jax.jit(jax.vmap(learn, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None)), donate_argnums=0,
+                      static_argnums=9),
         policy=jax.jit(jax.vmap(agent.act)),
+        perturb=jax.jit(jax.vmap(perturb, in_axes=(0, 0, 0, 0, 0, None))),
     )
 
 
@@ -163,11 +218,11 @@ def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return init_key, explore_key
 
 
-def initial_state(agent: DDPG, noise: Any, obs: np.ndarray, action_dim: int, seeds: list[int], act: Callable,
-                  random: bool) -> SeedState:
+def initial_state(agent: DDPG, noise: Any, obs: np.ndarray, action_dim: int, seeds: list[int], fns: StepFunctions,
+                  config: Config) -> SeedState:
     """Every seed's state before its first step, stacked on the seed axis (numpy), from the first
-    observations (seeds, envs, *obs_shape), with the first actions chosen by `act` (random ones, or
-    the initial policy's with noise)."""
+    observations (seeds, envs, *obs_shape), with the first actions chosen by `fns.act` (random ones,
+    or the initial policy's with noise), and the extensions' state if the config turns them on."""
     init = jax.jit(agent.init)
     S, E = obs.shape[:2]
     obs_example = jnp.zeros((1, *obs.shape[2:]), jnp.float32)
@@ -187,9 +242,78 @@ def initial_state(agent: DDPG, noise: Any, obs: np.ndarray, action_dim: int, see
         recent=np.full((S, RECENT_EPISODES), np.nan),
         metrics=Metrics(nan, nan, nan),
     )
-    action, noise_state = act(state.agent.actor, state.noise, state.obs, state.done, state.explore_key, np.uint32(0),
-                              random)
+    if config.obs_norm:
+        state = state._replace(obs_stats=normalization.init(S, (int(np.prod(obs.shape[2:])),)))
+    if config.reward_norm:
+        state = state._replace(return_stats=normalization.init(S), returns=np.zeros((S, E)))
+    if isinstance(noise, ParamNoise):
+        sigma = np.full(S, noise.sigma, np.float32)
+        copies = jax.tree.map(lambda x: np.repeat(np.asarray(x)[:, None], E, axis=1), state.agent.actor)
+        perturbed = fns.perturb(state.agent.actor, copies, sigma, np.ones((S, E), bool), state.explore_key,
+                                np.uint32(0))
+        state = state._replace(perturbed=jax.tree.map(np.asarray, perturbed), param_sigma=sigma)
+    action, noise_state = fns.act(state.agent.actor, state.noise, state.perturbed, network_obs(state, state.obs, config),
+                                  state.done, state.explore_key, np.uint32(0), config.learning_starts > 0)
     return state._replace(action=np.asarray(action), noise=np.asarray(noise_state))
+
+
+def network_obs(state: SeedState, obs: np.ndarray, config: Config) -> np.ndarray:
+    """The observations (seeds, ..., *obs_shape) as the networks see them: normalized if the run
+    normalizes observations."""
+    if state.obs_stats is None:
+        return obs
+    flat = obs.reshape(*obs.shape[:2], -1)
+    return normalization.normalize_obs(state.obs_stats, flat, config.obs_norm_clip).reshape(obs.shape)
+
+
+def observe(state: SeedState, out: Step, step: int, config: Config) -> SeedState:
+    """The running statistics after a step whose transitions start from `state.obs`: the observation
+    statistics take the stored observations (until `obs_norm_until`), the return statistics every
+    environment's discounted return."""
+    if state.obs_stats is not None and (config.obs_norm_until == 0 or step < config.obs_norm_until):
+        state = state._replace(obs_stats=normalization.update(state.obs_stats,
+                                                              state.obs.reshape(*state.obs.shape[:2], -1)))
+    if state.return_stats is not None:
+        returns, stats = normalization.update_returns(state.returns, state.return_stats, out.reward,
+                                                      out.terminated | out.truncated, config.gamma)
+        state = state._replace(returns=returns, return_stats=stats)
+    return state
+
+
+def minibatch_columns(config: Config) -> tuple[str, ...]:
+    """The optional columns of the rows a learning call receives."""
+    return ("discount",) * (config.n_step > 1) + ("weight",) * config.prioritized
+
+
+def minibatches(buffer: ReplayBuffer, state: SeedState, seeds: list[int], step: int, shape: tuple[int, ...],
+                config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """The packed rows of a learning call's minibatches (seeds, *shape, width), and their slots.
+
+    Slots are drawn uniformly (`replay.sample_indices`) or by priority (`prioritized.Priorities`);
+    the rows are one-step transitions or n-step ones (`ReplayBuffer.nstep_rows`); their observations
+    are normalized and their rewards scaled as the run says; prioritized replay appends the
+    importance weights. `step` keys the draw (and anneals the weights' exponent)."""
+    if buffer.priorities is not None:
+        index, probabilities = buffer.priorities.sample(seeds, step, buffer.size, shape)
+    else:
+        index = sample_indices(seeds, step, buffer.size, shape)
+    if config.n_step > 1:
+        rows = buffer.nstep_rows(index, config.n_step, config.gamma, config.num_envs)
+    else:
+        rows = buffer.sample_rows(index)
+    cols = columns(buffer.obs_shape, buffer.action_dim)
+    if state.obs_stats is not None:
+        for name in ("obs", "next_obs"):
+            rows[..., cols[name]] = normalization.normalize_obs(state.obs_stats, rows[..., cols[name]],
+                                                                config.obs_norm_clip)
+    if config.reward_scale != 1.0 or state.return_stats is not None:
+        factor = normalization.reward_factor(config.reward_scale, state.return_stats)
+        rows[..., cols["reward"]] *= np.reshape(factor, (-1,) + (1,) * (rows.ndim - 1)).astype(np.float32)
+    if buffer.priorities is not None:
+        beta = beta_at(step, config.priority_beta, config.priority_beta_steps)
+        weights = importance_weights(probabilities, buffer.size, beta)
+        rows = np.concatenate([rows, weights[..., None].astype(np.float32)], axis=-1)
+    return rows, index
 
 
 def end_step(state: SeedState, out: Step) -> tuple[SeedState, list[tuple[int, int, float, int]]]:
@@ -275,20 +399,32 @@ def train(
                 except (EnvError, FloatingPointError) as error:
                     raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is "
                                       f"kept") from None
-                buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated)
+                buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated, out.truncated)
+                state = observe(state, out, step, config)
                 state, finished = end_step(state, out)
                 previous, step = step, step + E
                 t.log_episodes(step, finished)
                 # 2. learn and choose the next actions, or only choose them
                 key = np.uint32(step)
+                obs = network_obs(state, state.obs, config)
+                if state.perturbed is not None:  # a new perturbed actor for each new episode, and when acting starts
+                    refresh = state.done | (previous < config.learning_starts <= step)
+                    if refresh.any():
+                        state = state._replace(perturbed=fns.perturb(state.agent.actor, state.perturbed,
+                                                                     state.param_sigma, refresh, state.explore_key, key))
                 if step >= config.learning_starts and (step // E) % config.train_freq == 0:
-                    index = sample_indices(seeds, step, buffer.size, (config.gradient_steps * E, config.batch_size))
-                    agent_state, metrics, action, noise_state = fns.learn(
-                        state.agent, buffer.sample_rows(index), state.noise, state.obs, state.done,
-                        state.explore_key, key)
-                    state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
+                    rows, index = minibatches(buffer, state, seeds, step, (config.gradient_steps * E, config.batch_size),
+                                              config)
+                    adapt = state.perturbed is not None and _crossed(previous, step, config.param_noise_adapt_every)
+                    agent_state, metrics, action, noise_state, param_sigma, td_errors = fns.learn(
+                        state.agent, rows, state.noise, state.perturbed, state.param_sigma, obs, state.done,
+                        state.explore_key, key, adapt)
+                    state = state._replace(agent=agent_state, param_sigma=param_sigma,
+                                           metrics=check_finite_metrics(metrics, step, seeds))
+                    if buffer.priorities is not None:
+                        buffer.priorities.update(index, np.asarray(td_errors))
                 else:
-                    action, noise_state = fns.act(state.agent.actor, state.noise, state.obs, state.done,
+                    action, noise_state = fns.act(state.agent.actor, state.noise, state.perturbed, obs, state.done,
                                                   state.explore_key, key, step < config.learning_starts)
                 state = state._replace(action=action, noise=noise_state)
                 # 3. log, evaluate, checkpoint
@@ -355,11 +491,15 @@ class Training:
             A, obs_shape = self.envs.action_dim, self.envs.obs_shape
             self.agent = build_agent(config, A, actor, critic)
             self.noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
-            self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E)
+            priorities = Priorities(S, config.buffer_size, config.priority_alpha, config.priority_eps) \
+                if config.prioritized else None
+            self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E,
+                                       truncated=config.n_step > 1, priorities=priorities)
             learner_envs = 0 if config.workers else E
-            self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape)
+            self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape, schedule_from_config(config),
+                                      minibatch_columns(config), config.prioritized)
             obs = np.zeros((S, 0, *obs_shape), np.float32) if config.workers else self.envs.reset(self.seeds)
-            state = initial_state(self.agent, self.noise, obs, A, self.seeds, self.fns.act, config.learning_starts > 0)
+            state = initial_state(self.agent, self.noise, obs, A, self.seeds, self.fns, config)
             self.evaluator = Evaluator(self.make_env, self.seeds, config.eval_episodes, config.env_id)
             self.cleanup.callback(self.evaluator.close)
 
@@ -418,8 +558,9 @@ class Training:
     def evaluate(self) -> np.ndarray:
         """Noise-free returns (seeds, episodes) at this step, logged once per step."""
         if self.evaluation[0] != self.step:
-            actor = self.state.agent.actor
-            self.evaluation = (self.step, self.evaluator(lambda obs: self.fns.policy(actor, obs)))
+            state, config = self.state, self.config
+            self.evaluation = (self.step, self.evaluator(
+                lambda obs: self.fns.policy(state.agent.actor, network_obs(state, obs, config))))
         for s, logger in enumerate(self.loggers):
             if logger.last_step["eval"] != self.step:
                 logger.write("eval", eval_row(self.step, self.evaluation[1][s]))

@@ -101,6 +101,7 @@ class Actor(nn.Module):
 
     With `batch_norm`, the state input and every hidden layer are batch-normalized (before the
     ReLU); `train=True` normalizes with the minibatch's statistics and updates the running ones.
+    With `layer_norm`, every hidden layer is layer-normalized (before the ReLU).
     """
 
     action_dim: int
@@ -108,6 +109,7 @@ class Actor(nn.Module):
     batch_norm: bool = False
     final_init: float = 0.0
     hidden_init: str = "fan_in_uniform"
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -118,6 +120,8 @@ class Actor(nn.Module):
             x = dense(width, x.shape[-1], self.hidden_init)(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
             x = nn.relu(x)
         return jnp.tanh(dense(self.action_dim, x.shape[-1], self.hidden_init, self.final_init)(x))
 
@@ -127,6 +131,7 @@ class Critic(nn.Module):
 
     The action joins the hidden layer `action_layer` (0: concatenated with the observation at the
     input). With `batch_norm`, the state input and the layers before the action are batch-normalized.
+    With `layer_norm`, every hidden layer is layer-normalized (before the ReLU).
     """
 
     hidden: Sequence[int] = (256, 256)
@@ -134,6 +139,7 @@ class Critic(nn.Module):
     batch_norm: bool = False
     final_init: float = 0.0
     hidden_init: str = "fan_in_uniform"
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray, action: jnp.ndarray, train: bool = False) -> jnp.ndarray:
@@ -146,6 +152,8 @@ class Critic(nn.Module):
             x = dense(width, x.shape[-1], self.hidden_init)(x)
             if self.batch_norm and i < self.action_layer:
                 x = nn.BatchNorm(use_running_average=not train)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
             x = nn.relu(x)
         if not self.hidden:
             x = jnp.concatenate([x, action], axis=-1)
@@ -154,10 +162,11 @@ class Critic(nn.Module):
 
 def actor_from_config(config: Any, action_dim: int) -> Actor:
     """The default actor of a Config."""
-    return Actor(action_dim, config.actor_hidden, config.batch_norm, config.final_init, config.hidden_init)
+    return Actor(action_dim, config.actor_hidden, config.batch_norm, config.final_init, config.hidden_init,
+                 config.actor_layer_norm)
 
 
 def critic_from_config(config: Any) -> Critic:
     """The default critic of a Config."""
     return Critic(config.critic_hidden, config.critic_action_layer, config.batch_norm, config.final_init,
-                  config.hidden_init)
+                  config.hidden_init, config.critic_layer_norm)

@@ -12,27 +12,35 @@ import numpy as np
 from ddpgx import checkpoint as ckpt
 from ddpgx.config import Config
 from ddpgx.envs import ActionScaler
-from ddpgx.rundir import seed_dirs
 from ddpgx.networks import actor_from_config, as_network
+from ddpgx.normalization import MeanStd, ObsNormalizer
+from ddpgx.rundir import seed_dirs
 
 ACTOR = ".agent.actor"
 """Where a checkpoint's state.npz keeps the actor's parameters (the path of `loop.SeedState.agent.actor`)."""
+OBS_STATS = ".obs_stats"
+"""Where it keeps the observation statistics (`loop.SeedState.obs_stats`), when the run normalizes observations."""
 
 
 class Policy:
     """The deterministic policy pi(s) of a run, with the rescaling to the action space's bounds.
 
     `policy(obs)` takes one observation or a batch and returns the action(s) in environment units.
+    A run that normalized observations gives its `normalizer`, which the policy applies first.
     """
 
     def __init__(self, actor: Any, params: Any, scaler: ActionScaler, obs_shape: tuple[int, ...],
-                 config: Config | None = None, step: int | None = None):
+                 config: Config | None = None, step: int | None = None, normalizer: ObsNormalizer | None = None):
         self.actor, self.params, self.scaler = actor, params, scaler
         self.obs_shape, self.config, self.step = tuple(obs_shape), config, step
+        self.normalizer = normalizer
         self._apply = jax.jit(as_network(actor, "actor").apply)
 
     def act_unit(self, obs: np.ndarray) -> np.ndarray:
-        """Actions in the agent's [-1, 1] for a batch of observations."""
+        """Actions in the agent's [-1, 1] for a batch of (raw) observations."""
+        obs = np.asarray(obs, np.float32)
+        if self.normalizer is not None:
+            obs = self.normalizer(obs)
         return np.asarray(self._apply(self.params, jnp.asarray(obs, jnp.float32)))
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
@@ -66,4 +74,10 @@ def load_policy(run_dir: str | Path, checkpoint: str | Path | None = None, actor
     network = actor if actor is not None else actor_from_config(config, len(low))
     template = as_network(network, "actor").init(jax.random.PRNGKey(0), jnp.zeros((1, *obs_shape), jnp.float32))
     params = ckpt.unflatten(template, c.subtree(ACTOR), path / "state.npz")
-    return Policy(network, params, ActionScaler(low, high), obs_shape, config, c.step)
+    normalizer = None
+    if config.obs_norm:
+        size = int(np.prod(obs_shape))
+        stats = ckpt.unflatten(MeanStd(np.zeros(()), np.zeros(size), np.zeros(size)), c.subtree(OBS_STATS),
+                               path / "state.npz")
+        normalizer = ObsNormalizer.from_stats(stats, config.obs_norm_clip)
+    return Policy(network, params, ActionScaler(low, high), obs_shape, config, c.step, normalizer)

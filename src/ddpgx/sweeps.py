@@ -1,7 +1,8 @@
 """Sweeps on Ray Tune: `ddpgx sweep SPEC.yaml` and `ddpgx.sweep(spec)`.
 
-A spec names tasks, a preset, field overrides, a search space, seeds per trial and an optional
-ASHA scheduler. A trial is one (task, preset, point of the search space); its seeds are trained
+A spec names tasks, a preset, field overrides, variants (sets of field overrides, one trial each), a
+search space, seeds per trial and an optional ASHA scheduler. A trial is one (task, preset, variant,
+point of the search space); its seeds are trained
 together in one process, the vmapped seed axis. Each trial writes an ordinary ddpgx run directory
 (SWEEP_DIR/runs/<trial id>/), reports every evaluation to Tune, and registers a checkpoint with it
 that names the ddpgx checkpoint of that step: a trial that fails is retried and resumes its run
@@ -38,8 +39,9 @@ from typing import Any
 from ddpgx.config import Config, ConfigError
 from ddpgx.presets import PRESETS, from_preset
 
-SPEC_KEYS = ("name", "tasks", "preset", "config", "search", "seeds", "first_seed", "samples", "sample_seed",
-             "scheduler", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "max_failures", "trainable")
+SPEC_KEYS = ("name", "tasks", "preset", "config", "variants", "search", "seeds", "first_seed", "samples",
+             "sample_seed", "scheduler", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "max_failures",
+             "trainable")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform")
 SWEEP_OWNS = ("env_id", "seed")  # set by the spec's tasks and seeds, not by fields
 
@@ -88,6 +90,8 @@ class Spec:
     max_failures: int = 3
     trainable: str = "ddpgx"
     """"ddpgx", or "module:function" with the signature of `ddpgx_trainable`."""
+    variants: tuple[dict[str, Any], ...] = ({},)
+    """Sets of field overrides, one trial each (crossed with the tasks, presets and search space)."""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -100,6 +104,7 @@ class Spec:
         values["search"] = {k: Dimension(d["kind"], _frozen(d["values"])) for k, d in values["search"].items()}
         values["scheduler"] = Asha(**values["scheduler"]) if values["scheduler"] else None
         values["presets"] = tuple(values["presets"])
+        values["variants"] = tuple(dict(v) for v in values.get("variants", [{}]))
         return cls(**values)
 
 
@@ -163,6 +168,10 @@ def _parse(raw: dict[str, Any], where: str) -> Spec:
         if preset not in PRESETS:
             raise fail("preset", f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
     config = _fields(raw.get("config") or {}, "config", fail)
+    variants = raw.get("variants", [{}])
+    if not isinstance(variants, list) or not variants:
+        raise fail("variants", "list sets of field overrides, one trial each, such as [{}, {n_step: 3}]")
+    variants = tuple(_fields(variant or {}, f"variants[{i}]", fail) for i, variant in enumerate(variants))
     search = {}
     for name_, dim in _fields(raw.get("search") or {}, "search", fail).items():
         search[name_] = _dimension(name_, dim, fail)
@@ -207,7 +216,11 @@ def _parse(raw: dict[str, Any], where: str) -> Spec:
         if not path.is_file():
             raise fail("trainable", f"{path} does not exist")
         trainable = f"{path}:{function}"
-    spec = Spec(name, tasks, presets, config, search, scheduler=scheduler, trainable=trainable, **numbers)
+    overlap = sorted({k for variant in variants for k in variant} & set(search))
+    if overlap:
+        raise fail("variants", f"{', '.join(overlap)} is also searched: set a field in the variants or in the search")
+    spec = Spec(name, tasks, presets, config, search, scheduler=scheduler, trainable=trainable, variants=variants,
+                **numbers)
     for task, preset, values in _corners(spec):  # every value a trial may get, checked as a Config
         try:
             trial_config(spec, task, preset, values)
@@ -256,22 +269,23 @@ def _dimension(name: str, raw: Any, fail: Callable[[str, str], SpecError]) -> Di
 def _corners(spec: Spec):
     """(task, preset, values) covering every value of every dimension at least once."""
     first = {name: dim.candidates()[0] for name, dim in spec.search.items()}
-    for task, preset in itertools.product(spec.tasks, spec.presets):
-        yield task, preset, first
+    for task, preset, variant in itertools.product(spec.tasks, spec.presets, spec.variants):
+        yield task, preset, {**variant, **first}
         for name, dim in spec.search.items():
             for value in dim.candidates()[1:]:
-                yield task, preset, {**first, name: value}
+                yield task, preset, {**variant, **first, name: value}
 
 
 def trial_config(spec: Spec, task: str, preset: str, values: dict[str, Any]) -> Config:
-    """The Config of a trial: the preset for the task, then the spec's fields, the task's, the point's."""
+    """The Config of a trial: the preset for the task, then the spec's fields, the task's, the trial's
+    variant and point of the search space (`values`)."""
     return from_preset(preset, task, **{**spec.config, **spec.tasks[task], **values, "seed": spec.first_seed})
 
 
 def trials_in_grid(spec: Spec) -> int:
-    """How many trials the spec makes (grid points x samples x tasks x presets)."""
+    """How many trials the spec makes (grid points x samples x tasks x presets x variants)."""
     grid = math.prod(len(d.values) for d in spec.search.values() if d.kind == "grid")
-    return len(spec.tasks) * len(spec.presets) * grid * spec.samples
+    return len(spec.tasks) * len(spec.presets) * len(spec.variants) * grid * spec.samples
 
 
 # ----------------------------------------------------------------------------- a trial
@@ -298,7 +312,8 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
     evaluation. `cores` (the cores the trial's process is pinned to) is recorded with the trial.
     Returns the trial's run directory."""
     task, preset = params["task"], params["preset"]
-    values = {k: v for k, v in params.items() if k not in ("task", "preset")}
+    point = {k: v for k, v in params.items() if k not in ("task", "preset", "variant")}
+    values = {**spec.variants[params.get("variant", 0)], **point}
     config = trial_config(spec, task, preset, values)
     sweep_dir = Path(sweep_dir)
     run_dir, trials = sweep_dir / "runs" / trial_id, sweep_dir / "trials"
@@ -430,6 +445,8 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
         tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
     else:
         space: dict[str, Any] = {"task": tune.grid_search(list(spec.tasks)), "preset": tune.grid_search(list(spec.presets))}
+        if len(spec.variants) > 1:
+            space["variant"] = tune.grid_search(list(range(len(spec.variants))))
         for name, dim in spec.search.items():
             space[name] = {"grid": tune.grid_search, "choice": tune.choice}[dim.kind](list(dim.values)) \
                 if dim.kind in ("grid", "choice") else getattr(tune, dim.kind)(*dim.values)
@@ -484,7 +501,9 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def label(trial: dict[str, Any], varying: list[str]) -> str:
-    parts = [f"{k}={_short(trial['params'].get(k, trial.get(k)))}" for k in varying]
+    """The trial's values of the varying keys (a variant's fields only where the trial sets them)."""
+    parts = [f"{k}={_short(trial['params'].get(k, trial.get(k)))}" for k in varying
+             if k in trial["params"] or k in trial]
     return ", ".join(parts) or trial["preset"]
 
 

@@ -229,8 +229,7 @@ def collect_and_learn(t: Any, stop_requested: Any) -> None:
     import jax
 
     from ddpgx.export import actor_layers
-    from ddpgx.loop import check_finite_metrics, count_episodes, take
-    from ddpgx.replay import sample_indices
+    from ddpgx.loop import check_finite_metrics, count_episodes, minibatches, take
 
     config, seeds, fns, buffer = t.config, t.seeds, t.fns, t.buffer
     S, G = len(seeds), config.gradient_steps
@@ -276,10 +275,13 @@ def collect_and_learn(t: Any, stop_requested: Any) -> None:
                 t.log_episodes(step, finished)
                 updates = int(np.asarray(state.agent.updates)[0])
                 while updates_due(step, config.learning_starts, config.replay_ratio, updates) >= G:
-                    index = sample_indices(seeds, updates, buffer.size, (G, config.batch_size))
-                    agent_state, metrics, _, _ = fns.learn(state.agent, buffer.sample_rows(index), state.noise,
-                                                           state.obs, state.done, state.explore_key, np.uint32(updates))
+                    rows, index = minibatches(buffer, state, seeds, updates, (G, config.batch_size), config)
+                    agent_state, metrics, _, _, _, td_errors = fns.learn(
+                        state.agent, rows, state.noise, None, None, state.obs, state.done, state.explore_key,
+                        np.uint32(updates), False)
                     state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
+                    if buffer.priorities is not None:
+                        buffer.priorities.update(index, np.asarray(td_errors))
                     updates += G
                 if updates - version >= config.sync_every:
                     layers, version = send()
