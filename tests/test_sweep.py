@@ -190,3 +190,28 @@ def test_variants_are_one_trial_each_and_checked(tmp_path):
                               ([{"tau": 0.01}], "tau is also searched")]:
         with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
             load_spec(spec_dict(variants=variants, search={"tau": [0.005, 0.01]}))
+
+
+def test_a_list_of_first_seeds_splits_the_seeds_over_trials(tmp_path):
+    """`first_seed: [1, 5]` with `seeds: 4` is two trials, seeds 1-4 and 5-8, side by side."""
+    spec = load_spec(spec_dict(first_seed=[1, 5], seeds=2, search={"tau": [0.005, 0.01]}))
+    assert spec.first_seed == (1, 5) and trials_in_grid(spec) == 2 * 2
+    from ddpgx.sweeps import Spec
+
+    assert Spec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+    for trial, first_seed in (("t0", 1), ("t1", 5)):
+        run_trial(spec, {"task": "Pendulum-v1", "preset": "default", "first_seed": first_seed, "tau": 0.005},
+                  tmp_path, trial, lambda metrics, checkpoint: None, print_fn=quiet)
+    config, num_seeds = ddpgx.find_run(tmp_path / "runs" / "t1")
+    assert (config.seed, num_seeds) == (5, 2)
+    assert sorted(p.name for p in (tmp_path / "runs" / "t1").glob("seed_*")) == ["seed_5", "seed_6"]
+    assert json.loads((tmp_path / "trials" / "t1.json").read_text())["first_seed"] == 5
+    report(tmp_path, print_fn=quiet)
+    table = (tmp_path / "results.md").read_text()
+    assert "| t0 | first_seed=1, tau=0.005 | 2 |" in table and "| t1 | first_seed=5, tau=0.005 | 2 |" in table
+    for first_seed, message in [([], "a list of distinct ones"), ([1, 1], "a list of distinct ones"),
+                                ([1, -2], "must list integers of at least 0, not -2"),
+                                ([1, 2], "the blocks of 2 seeds from 1 and from 2 overlap"),
+                                ([1, 2**32 - 1], "go past the largest seed")]:
+        with pytest.raises(SpecError, match=message):
+            load_spec(spec_dict(first_seed=first_seed))

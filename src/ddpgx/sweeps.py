@@ -79,7 +79,8 @@ class Spec:
     config: dict[str, Any] = field(default_factory=dict)
     search: dict[str, Dimension] = field(default_factory=dict)
     seeds: int = 1
-    first_seed: int = 0
+    first_seed: int | tuple[int, ...] = 0
+    """The first seed of a trial; several split the seeds over trials, one trial per first seed."""
     samples: int = 1
     sample_seed: int = 0
     scheduler: Asha | None = None
@@ -104,6 +105,8 @@ class Spec:
         values["search"] = {k: Dimension(d["kind"], _frozen(d["values"])) for k, d in values["search"].items()}
         values["scheduler"] = Asha(**values["scheduler"]) if values["scheduler"] else None
         values["presets"] = tuple(values["presets"])
+        if isinstance(values.get("first_seed"), list):
+            values["first_seed"] = tuple(values["first_seed"])
         values["variants"] = tuple(dict(v) for v in values.get("variants", [{}]))
         return cls(**values)
 
@@ -176,12 +179,29 @@ def _parse(raw: dict[str, Any], where: str) -> Spec:
     for name_, dim in _fields(raw.get("search") or {}, "search", fail).items():
         search[name_] = _dimension(name_, dim, fail)
     numbers = {}
+    blocks = raw.get("first_seed", 0)
+    if isinstance(blocks, list):
+        if not blocks or len(set(map(repr, blocks))) != len(blocks):
+            raise fail("first_seed", "give one first seed, or a list of distinct ones (one trial each)")
+        for value in blocks:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise fail("first_seed", f"must list integers of at least 0, not {value!r}")
+        raw = {**raw, "first_seed": 0}
     for key, default, low in (("seeds", 1, 1), ("first_seed", 0, 0), ("samples", 1, 1), ("sample_seed", 0, 0),
                               ("max_concurrent", 0, 0), ("max_failures", 3, 0)):
         value = raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise fail(key, f"must be an integer of at least {low}, not {value!r}")
         numbers[key] = value
+    if isinstance(blocks, list):
+        numbers["first_seed"] = tuple(blocks)
+        ordered = sorted(blocks)
+        for low, high in zip(ordered, ordered[1:]):
+            if high < low + numbers["seeds"]:
+                raise fail("first_seed", f"the blocks of {numbers['seeds']} seeds from {low} and from {high} overlap")
+    last = max(blocks) if isinstance(blocks, list) else numbers["first_seed"]
+    if last + numbers["seeds"] > 2**32:
+        raise fail("seeds", f"seeds {last}..{last + numbers['seeds'] - 1} go past the largest seed, 2**32 - 1")
     for key, default in (("cpus_per_trial", 1.0), ("gpus_per_trial", 0.0)):
         value = raw.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
@@ -276,16 +296,22 @@ def _corners(spec: Spec):
                 yield task, preset, {**variant, **first, name: value}
 
 
-def trial_config(spec: Spec, task: str, preset: str, values: dict[str, Any]) -> Config:
+def first_seeds(spec: Spec) -> tuple[int, ...]:
+    """The first seed of each block of seeds (one trial each)."""
+    return spec.first_seed if isinstance(spec.first_seed, tuple) else (spec.first_seed,)
+
+
+def trial_config(spec: Spec, task: str, preset: str, values: dict[str, Any], first_seed: int | None = None) -> Config:
     """The Config of a trial: the preset for the task, then the spec's fields, the task's, the trial's
-    variant and point of the search space (`values`)."""
-    return from_preset(preset, task, **{**spec.config, **spec.tasks[task], **values, "seed": spec.first_seed})
+    variant and point of the search space (`values`); its seed is the first of its block."""
+    seed = first_seeds(spec)[-1] if first_seed is None else first_seed
+    return from_preset(preset, task, **{**spec.config, **spec.tasks[task], **values, "seed": seed})
 
 
 def trials_in_grid(spec: Spec) -> int:
-    """How many trials the spec makes (grid points x samples x tasks x presets x variants)."""
+    """How many trials the spec makes (grid points x samples x tasks x presets x variants x seed blocks)."""
     grid = math.prod(len(d.values) for d in spec.search.values() if d.kind == "grid")
-    return len(spec.tasks) * len(spec.presets) * len(spec.variants) * grid * spec.samples
+    return len(spec.tasks) * len(spec.presets) * len(spec.variants) * len(first_seeds(spec)) * grid * spec.samples
 
 
 # ----------------------------------------------------------------------------- a trial
@@ -312,14 +338,15 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
     evaluation. `cores` (the cores the trial's process is pinned to) is recorded with the trial.
     Returns the trial's run directory."""
     task, preset = params["task"], params["preset"]
-    point = {k: v for k, v in params.items() if k not in ("task", "preset", "variant")}
+    point = {k: v for k, v in params.items() if k not in ("task", "preset", "variant", "first_seed")}
     values = {**spec.variants[params.get("variant", 0)], **point}
-    config = trial_config(spec, task, preset, values)
+    first_seed = params.get("first_seed", first_seeds(spec)[0])
+    config = trial_config(spec, task, preset, values, first_seed)
     sweep_dir = Path(sweep_dir)
     run_dir, trials = sweep_dir / "runs" / trial_id, sweep_dir / "trials"
     trials.mkdir(parents=True, exist_ok=True)
     _write_json(trials / f"{trial_id}.json", {"trial": trial_id, "task": task, "preset": preset, "params": values,
-                                              "seeds": spec.seeds, "first_seed": spec.first_seed, "cores": cores})
+                                              "seeds": spec.seeds, "first_seed": first_seed, "cores": cores})
     pointer = trials / f"{trial_id}.tune"
 
     def on_evaluation(evaluation) -> None:
@@ -447,6 +474,8 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
         space: dict[str, Any] = {"task": tune.grid_search(list(spec.tasks)), "preset": tune.grid_search(list(spec.presets))}
         if len(spec.variants) > 1:
             space["variant"] = tune.grid_search(list(range(len(spec.variants))))
+        if len(first_seeds(spec)) > 1:
+            space["first_seed"] = tune.grid_search(list(first_seeds(spec)))
         for name, dim in spec.search.items():
             space[name] = {"grid": tune.grid_search, "choice": tune.choice}[dim.kind](list(dim.values)) \
                 if dim.kind in ("grid", "choice") else getattr(tune, dim.kind)(*dim.values)
@@ -519,7 +548,8 @@ def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> li
     sweep_dir = Path(sweep_dir)
     rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
     spec = _read_json(sweep_dir / "spec.json")
-    varying = (["preset"] if len(spec.get("presets", [])) > 1 else []) + sorted(
+    varying = (["preset"] if len(spec.get("presets", [])) > 1 else []) + (
+        ["first_seed"] if len({r.get("first_seed") for r in rows}) > 1 else []) + sorted(
         {k for r in rows for k in r["params"]} if rows else [])
     table = []
     lines = [f"# Sweep {spec.get('name', sweep_dir.name)}", "",
