@@ -121,7 +121,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "sweep_speed.json").write_text(json.dumps(results, indent=2) + "\n")
     m = results["machine"]
-    lines = [f"Command: `{results['command']}` (ddpgx commit {m.get("git", "?")}, {m.get('cpu', '?')})", "",
+    lines = [f"Command: `{results['command']}` (ddpgx commit {m.get('git', '?')}, {m.get('cpu', '?')})", "",
              f"Pendulum-v1, {SEEDS} seeds x {args.steps:,} steps, default preset, 10 evaluation episodes every "
              f"{FIELDS['eval_every']:,} steps; wall time from the first process's start to the last one's end.", "",
              "| way | wall time (s) | seed-steps/s |", "| --- | --- | --- |"]
