@@ -23,6 +23,7 @@ import numpy as np
 from host import machine
 
 from ddpgx.config import Config
+from ddpgx.plot import plot_runs
 from ddpgx.presets import from_preset
 from ddpgx.stats import summarize
 from ddpgx.sweeps import trial_rows
@@ -79,7 +80,8 @@ def main() -> None:
                           "sweep": r["sweep"], "trial": r["trial"], "first_seed": r["first_seed"],
                           "final_returns": r["final_returns"], **s._asdict()})
         lines += ["", f"![{task}](curves_{task}.png)", ""]
-        plot(task, task_rows, args.out / f"curves_{task}.png")
+        plot_runs([r["run_dir"] for r in task_rows], args.out / f"curves_{task}.png", title=task,
+                  labels=[f"{r['library']} {r['preset']} {r['setting']}".strip() for r in task_rows])
     (args.out / "returns.md").write_text("\n".join(lines))
     (args.out / "returns.json").write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine(),
                                                        "runs": hosts, "rows": table}, indent=2) + "\n")
@@ -101,28 +103,6 @@ def _provenance(hosts: dict[str, dict]) -> list[str]:
     m = machine()
     lines.append(f"Report: {m['cpu']}, {m['cores']} cores; {m['date']}; ddpgx commit {m.get('git')}  ")
     return lines
-
-
-def plot(task: str, rows: list[dict], out: Path) -> None:
-    """Mean over seeds of each row's evaluations, with the seeds' min-max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ddpgx.plot import draw_run
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for r in rows:
-        draw_run(ax, r["run_dir"], f"{r['library']} {r['preset']} {r['setting']}".strip())
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("noise-free evaluation return")
-    ax.set_title(task)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

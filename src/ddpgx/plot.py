@@ -65,24 +65,25 @@ def _finish(plt, fig, axes, titles: list[str], out: Path) -> Path:
     return out
 
 
-def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None) -> Path:
-    """One line per run (a sweep directory: one panel per task, one line per trial)."""
+def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None, labels: list[str] | None = None) -> Path:
+    """One line per run, labelled with its directory's name unless `labels` are given (a sweep
+    directory: one panel per task, one line per trial)."""
     if len(run_dirs) == 1 and (Path(run_dirs[0]) / "spec.json").exists():
         return plot_sweep(Path(run_dirs[0]), out)
     plt, fig, (ax,) = _figure(1)
-    for run_dir in run_dirs:
-        draw_run(ax, Path(run_dir), Path(run_dir).name)
+    for run_dir, label in zip(run_dirs, labels or [Path(d).name for d in run_dirs]):
+        draw_run(ax, Path(run_dir), label)
     return _finish(plt, fig, [ax], [title or "ddpgx learning curves"], out)
 
 
 def plot_sweep(sweep_dir: Path, out: Path) -> Path:
     """A sweep's learning curves: one panel per task, one line (mean over seeds) per trial."""
-    from ddpgx.sweeps import label, trial_rows
+    from ddpgx.sweeps import label, trial_rows, varying_keys
 
     rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
     if not rows:
         raise ConfigError(f"{sweep_dir} has no evaluated trial yet")
-    varying = sorted({k for r in rows for k in r["params"]}) + (["preset"] if len({r["preset"] for r in rows}) > 1 else [])
+    varying = varying_keys(rows)
     tasks = sorted({r["task"] for r in rows})
     plt, fig, axes = _figure(len(tasks))
     for ax, task in zip(axes, tasks):

@@ -529,6 +529,13 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def varying_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """What tells the trials apart: the preset and the block of seeds where they differ, the fields
+    a trial sets."""
+    return [k for k in ("preset", "first_seed") if len({r.get(k) for r in rows}) > 1] + sorted(
+        {k for r in rows for k in r["params"]})
+
+
 def label(trial: dict[str, Any], varying: list[str]) -> str:
     """The trial's values of the varying keys (a variant's fields only where the trial sets them)."""
     parts = [f"{k}={_short(trial['params'].get(k, trial.get(k)))}" for k in varying
@@ -548,9 +555,7 @@ def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> li
     sweep_dir = Path(sweep_dir)
     rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
     spec = _read_json(sweep_dir / "spec.json")
-    varying = (["preset"] if len(spec.get("presets", [])) > 1 else []) + (
-        ["first_seed"] if len({r.get("first_seed") for r in rows}) > 1 else []) + sorted(
-        {k for r in rows for k in r["params"]} if rows else [])
+    varying = varying_keys(rows)
     table = []
     lines = [f"# Sweep {spec.get('name', sweep_dir.name)}", "",
              "Final noise-free return of each seed (the mean of its last evaluation's episodes); over seeds: the "
