@@ -1,6 +1,6 @@
 """Rollout workers: throughput on a slow simulator, and learning beside the single-process loop.
 
-    python benchmarks/workers.py [--reps 2] [--steps 4000] [--parity-seeds 5] [--skip-parity]
+    python benchmarks/workers.py [--parts throughput parity] [--reps 2] [--steps 4000] [--parity-seeds 5]
 
 Every run is `ddpgx train` in a subprocess inside a loopback-only network namespace (`unshare -n`,
 lo up), one at a time, so Ray stays on 127.0.0.1:
@@ -10,7 +10,8 @@ lo up), one at a time, so Ray stays on 127.0.0.1:
     alternating so that a change in the machine's speed hits every row;
   - learning: Pendulum-v1, `--parity-seeds` seeds, 20,000 steps, the default preset, --workers 2
     against --workers 0; final noise-free returns per seed.
-Writes workers.json and workers.md to --out.
+Writes workers.json and workers.md to --out; a run of some --parts keeps the other parts' figures
+from an earlier workers.json there (each part records its own command and machine).
 """
 
 from __future__ import annotations
@@ -68,37 +69,52 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
     parser.add_argument("--parity-seeds", type=int, default=5)
-    parser.add_argument("--skip-parity", action="store_true")
+    parser.add_argument("--parts", nargs="+", choices=("throughput", "parity"), default=["throughput", "parity"])
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    results = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "throughput": {}}
-    for rep in range(args.reps):
-        for n in args.workers:
-            rate = throughput(n, args.steps)
-            results["throughput"].setdefault(str(n), []).append(rate)
-            print(f"rep {rep}: --workers {n}: {rate:.1f} steps/s", flush=True)
-    if not args.skip_parity:
-        results["parity"] = {str(n): parity(n, args.parity_seeds) for n in (0, 2)}
-        print(f"parity: {results['parity']}", flush=True)
-    base = statistics.median(results["throughput"][str(args.workers[0])])
-    lines = [f"Command: `{results['command']}`  ", f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} "
-             f"cores; {results['machine']['date']}; ddpgx commit {results['machine'].get('git')}", "",
-             "SlowPendulum-v1 (5 ms per step), default networks, replay ratio 1, steps/s after 1,000 random and "
-             "1,000 learning steps (median, min-max):", "",
-             f"| --workers | steps/s | / --workers {args.workers[0]} |", "| --- | --- | --- |"]
-    for n, rates in results["throughput"].items():
-        lines.append(f"| {n} | {statistics.median(rates):.0f} ({min(rates):.0f}-{max(rates):.0f}) | "
-                     f"{statistics.median(rates) / base:.2f} |")
+    saved = args.out / "workers.json"
+    results = json.loads(saved.read_text()) if saved.exists() else {}
+    run = {"command": " ".join(["python", *sys.argv]), "machine": machine()}
+    if "throughput" in args.parts:
+        results["throughput"] = {**run, "workers": args.workers, "steps_per_s": {}}
+        for rep in range(args.reps):
+            for n in args.workers:
+                rate = throughput(n, args.steps)
+                results["throughput"]["steps_per_s"].setdefault(str(n), []).append(rate)
+                print(f"rep {rep}: --workers {n}: {rate:.1f} steps/s", flush=True)
+    if "parity" in args.parts:
+        results["parity"] = {**run, "seeds": args.parity_seeds,
+                             "final_returns": {str(n): parity(n, args.parity_seeds) for n in (0, 2)}}
+        print(f"parity: {results['parity']['final_returns']}", flush=True)
+    lines = []
+    if "throughput" in results:
+        part = results["throughput"]
+        rates = part["steps_per_s"]
+        base = statistics.median(rates[str(part["workers"][0])])
+        lines += [f"Command: `{part['command']}`  ", _machine(part["machine"]), "",
+                  "SlowPendulum-v1 (5 ms per step), default networks, replay ratio 1, steps/s after 1,000 random and "
+                  "1,000 learning steps (median, min-max):", "",
+                  f"| --workers | steps/s | / --workers {part['workers'][0]} |", "| --- | --- | --- |"]
+        for n, values in rates.items():
+            lines.append(f"| {n} | {statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f}) | "
+                         f"{statistics.median(values) / base:.2f} |")
+        lines.append("")
     if "parity" in results:
-        lines += ["", f"Pendulum-v1, default preset, 20,000 steps, seeds 1-{args.parity_seeds}: final noise-free returns", "",
+        part = results["parity"]
+        lines += [f"Command: `{part['command']}`  ", _machine(part["machine"]), "",
+                  f"Pendulum-v1, default preset, 20,000 steps, seeds 1-{part['seeds']}: final noise-free returns", "",
                   "| --workers | mean | min | max | per seed |", "| --- | --- | --- | --- | --- |"]
-        for n, finals in results["parity"].items():
+        for n, finals in part["final_returns"].items():
             lines.append(f"| {n} | {np.mean(finals):.1f} | {min(finals):.1f} | {max(finals):.1f} | "
                          f"{' / '.join(f'{v:.1f}' for v in finals)} |")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "workers.json").write_text(json.dumps(results, indent=2) + "\n")
+    saved.write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "workers.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _machine(m: dict) -> str:
+    return f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}; ddpgx commit {m.get('git')}"
 
 
 if __name__ == "__main__":
