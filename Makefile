@@ -1,7 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test train bench-speed bench-returns
+.PHONY: install test train bench-speed bench-returns bench-extensions bench-sweep-speed bench-workers
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -26,15 +26,29 @@ bench-speed: $(PY)
 # one without is resumed where its driver stopped.
 SPECS ?= $(wildcard benchmarks/specs/*.yaml)
 SWEEPS := benchmarks/results/sweeps
+REPORT ?= benchmarks/results/returns
 IN_LOOPBACK := unshare -n sh -c 'ip link set lo up && exec "$$@"' sh
 
 bench-returns: $(PY)
 	$(VENV)/bin/pip install -e '.[bench,ray]'
 	@for spec in $(SPECS); do \
-	  name=$$(basename $$spec .yaml); \
+	  name=$$(sed -n 's/^name: *//p' $$spec); \
 	  if [ -f $(SWEEPS)/$$name/results.md ]; then echo "$$spec: done in $(SWEEPS)/$$name"; continue; fi; \
 	  if [ -f $(SWEEPS)/$$name/spec.json ]; then resume=--resume; else resume=; fi; \
 	  $(IN_LOOPBACK) $(VENV)/bin/ddpgx sweep $$spec --storage-path $(SWEEPS) $$resume || exit 1; \
 	  $(PY) benchmarks/host.py > $(SWEEPS)/$$name/host.json; \
 	done
-	$(PY) benchmarks/report.py $(SWEEPS)/*/ --out benchmarks/results/returns
+	$(PY) benchmarks/report.py $(foreach spec,$(SPECS),$(SWEEPS)/$(shell sed -n 's/^name: *//p' $(spec))) --out $(REPORT)
+
+# Each extension alone against default (Pendulum-v1, Hopper-v5), and a task far from unit scale:
+# the specs of benchmarks/specs/extensions/, run as bench-returns runs its specs.
+bench-extensions: $(PY)
+	$(MAKE) bench-returns SPECS="$(wildcard benchmarks/specs/extensions/*.yaml)" REPORT=benchmarks/results/extensions
+
+# What a sweep costs against one process and against SB3 processes (8 seeds of Pendulum-v1).
+bench-sweep-speed: $(PY)
+	$(VENV)/bin/pip install -e '.[bench,ray]' && $(PY) benchmarks/sweep_speed.py
+
+# Rollout workers: throughput on a slow simulator, and learning beside the single-process loop.
+bench-workers: $(PY)
+	$(VENV)/bin/pip install -e '.[ray]' && $(PY) benchmarks/workers.py
