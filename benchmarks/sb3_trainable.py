@@ -6,7 +6,8 @@ by field (`hyperparameters`), and evaluates as ddpgx does: without noise, on `ev
 episodes whose initial states are ddpgx's for the seed (`ddpgx.envs.env_seeds(seed, K, stream=1)`),
 every `eval_every` steps and at the last step. Each seed writes `seed_<k>/config.json` and
 `eval.csv` as a ddpgx run does, so the sweep's report and `ddpgx plot` read it unchanged. A config
-SB3 cannot reproduce is refused with the reasons. An SB3 trial that fails starts again from nothing.
+SB3 cannot reproduce is refused with the reasons. A seed that finished keeps its evaluations
+(`returns.npz`), so a trial that fails starts again from its first unfinished seed.
 """
 
 from __future__ import annotations
@@ -86,6 +87,16 @@ def trial_cpus() -> int:
     return max(1, cores)
 
 
+def finished(seed_dir: Path, config) -> bool:
+    """Whether this seed was trained to the end with this config (its evaluations are saved)."""
+    from ddpgx.config import Config
+
+    try:
+        return (seed_dir / "returns.npz").exists() and Config.load(seed_dir / "config.json") == config
+    except (OSError, ValueError):
+        return False
+
+
 def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) -> None:
     """The sweep's trainable interface (see `ddpgx.sweeps.ddpgx_trainable`)."""
     import gymnasium as gym
@@ -99,12 +110,17 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
 
     kwargs = hyperparameters(config)
     torch.set_num_threads(trial_cpus())
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
     seeds = [config.seed + k for k in range(num_seeds)]
     history: dict[int, list[np.ndarray]] = {}
     for seed in seeds:
         seed_dir = run_dir if num_seeds == 1 else run_dir / f"seed_{seed}"
+        if finished(seed_dir, config.replace(seed=seed)):
+            with np.load(seed_dir / "returns.npz") as done:
+                for step, returns in zip(done["steps"], done["returns"]):
+                    history.setdefault(int(step), []).append(returns)
+            continue
+        if seed_dir.exists():
+            shutil.rmtree(seed_dir)
         seed_dir.mkdir(parents=True)
         config.replace(seed=seed).save(seed_dir / "config.json")
         (seed_dir / "sb3.json").write_text(json.dumps({"hyperparameters": kwargs, "torch_threads": torch.get_num_threads(),
@@ -160,6 +176,8 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
 
         model.learn(total_timesteps=config.total_steps, callback=Protocol())
         log.close()
+        steps = sorted(history)
+        np.savez(seed_dir / "returns.npz", steps=np.array(steps), returns=np.stack([history[t][-1] for t in steps]))
         for e in [env, *eval_envs]:
             e.close()
         print_fn(f"SB3 DDPG, {config.env_id}, seed {seed}: final mean return {np.mean(history[max(history)][-1]):.1f}")
