@@ -22,8 +22,8 @@ bench-speed: $(PY)
 # Returns against Stable-Baselines3 DDPG: each spec of benchmarks/specs/ run by `ddpgx sweep` (hours
 # for all of them; SPECS="benchmarks/specs/pendulum.yaml ..." picks some), then one table per task
 # by benchmarks/report.py. Ray runs inside a loopback-only network namespace (unshare -n, as root).
-# A sweep whose directory holds results.md is done and skipped (delete the directory to run it again);
-# one without is resumed where its driver stopped.
+# A sweep that has a directory is resumed where its driver stopped (a finished one only rewrites its
+# table); delete the directory to run it again.
 SPECS ?= $(wildcard benchmarks/specs/*.yaml)
 SWEEPS := benchmarks/results/sweeps
 REPORT ?= benchmarks/results/returns
@@ -33,7 +33,6 @@ bench-returns: $(PY)
 	$(VENV)/bin/pip install -e '.[bench,ray]'
 	@for spec in $(SPECS); do \
 	  name=$$(sed -n 's/^name: *//p' $$spec); \
-	  if [ -f $(SWEEPS)/$$name/results.md ]; then echo "$$spec: done in $(SWEEPS)/$$name"; continue; fi; \
 	  if [ -f $(SWEEPS)/$$name/spec.json ]; then resume=--resume; else resume=; fi; \
 	  $(IN_LOOPBACK) $(VENV)/bin/ddpgx sweep $$spec --storage-path $(SWEEPS) $$resume || exit 1; \
 	  $(PY) benchmarks/host.py > $(SWEEPS)/$$name/host.json; \
