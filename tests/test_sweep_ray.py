@@ -59,9 +59,31 @@ def test_the_namespace_is_loopback_only_and_ray_stays_on_127_0_0_1():
     assert {line.split()[1] for line in links.stdout.splitlines()} == {"lo"}
 
 
+def cores_no_other_process_holds() -> int:
+    """How many of this machine's core slots (`cluster.pin_cpus`) are free now."""
+    import fcntl
+
+    from ddpgx.cluster import CPU_SLOTS
+
+    free = 0
+    for core in sorted(os.sched_getaffinity(0)):
+        path = CPU_SLOTS / f"cpu{core}"
+        if not path.exists():
+            free += 1
+            continue
+        with open(path) as slot:
+            try:
+                fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                free += 1
+            except BlockingIOError:
+                pass
+    return free
+
+
 def test_a_local_sweep_with_asha_writes_runs_and_a_table(tmp_path):
     spec = write_spec(tmp_path / "spec.yaml", search={"actor_lr": [1e-3, 3e-3], "noise_sigma": [0.1, 0.3]},
                       scheduler={"asha": {"grace_period": 1000, "reduction_factor": 2}})
+    free_cores = cores_no_other_process_holds()
     done = ddpgx("sweep", spec, "--storage-path", tmp_path)
     sweep_dir = tmp_path / "sweep"
     assert "sweep saved in" in done.stdout and "4 trials, 0 failed" in done.stdout
@@ -69,7 +91,9 @@ def test_a_local_sweep_with_asha_writes_runs_and_a_table(tmp_path):
     trials = sorted(p.stem for p in (sweep_dir / "trials").glob("*.json"))
     assert len(trials) == 4
     for trial in trials:  # each trial's process ran on one core of its own (cpus_per_trial: 1)
-        assert len(json.loads((sweep_dir / "trials" / f"{trial}.json").read_text())["cores"]) == 1
+        cores = json.loads((sweep_dir / "trials" / f"{trial}.json").read_text())["cores"]
+        # (unpinned only if another process on this machine, a sweep of a benchmark, held the cores)
+        assert len(cores) == 1 if free_cores >= 2 else len(cores) <= 1
     rows = list(read_csv(sweep_dir / "results.csv"))
     assert sorted(r["trial"] for r in rows) == trials
     settings = sorted(r["setting"] for r in rows)
