@@ -34,7 +34,7 @@ def register() -> None:
 
 
 def train(config, run_dir, num_seeds, on_evaluation, print_fn=print) -> None:
-    """The sweep's trainable interface (`ddpgx.sweep.ddpgx_trainable`), with the scaled tasks registered."""
+    """The sweep's trainable interface (`ddpgx.sweeps.ddpgx_trainable`), with the scaled tasks registered."""
     from ddpgx.sweeps import ddpgx_trainable
 
     register()
