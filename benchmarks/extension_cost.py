@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from host import machine
+from host import machine, spread, write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -142,7 +142,7 @@ def main() -> None:
         for name, values in row.items():
             rate = statistics.median(values)
             cost = 1e6 / rate - 1e6 / base
-            lines.append(f"| {name} | {rate:.0f} ({min(values):.0f}-{max(values):.0f}) | {1e6 / rate:.0f} | "
+            lines.append(f"| {name} | {spread(values)} | {1e6 / rate:.0f} | "
                          f"{cost:+.0f} us ({cost / (1e6 / base):+.1%}) |")
         lines.append("")
     if results.get("learn_call"):
@@ -150,13 +150,9 @@ def main() -> None:
                   "| code | CPU us per call | wall us per call |", "| --- | --- | --- |"]
         for name, timings in results["learn_call"].items():
             cpu, wall = [t["cpu_us"] for t in timings], [t["wall_us"] for t in timings]
-            lines.append(f"| {name} | {statistics.median(cpu):.0f} ({min(cpu):.0f}-{max(cpu):.0f}) | "
-                         f"{statistics.median(wall):.0f} ({min(wall):.0f}-{max(wall):.0f}) |")
+            lines.append(f"| {name} | {spread(cpu)} | {spread(wall)} |")
         lines.append("")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "extension_cost.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "extension_cost.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(args.out, "extension_cost", results, lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The machine, the versions and the code a benchmark ran on, for the header of its report."""
+"""The machine, the versions and the code a benchmark ran on, for the header of its report; and the
+pieces every benchmark's report shares."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -13,6 +15,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("ddpgx", "jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy", "torch", "stable-baselines3")
+
+
+def spread(values: list[float]) -> str:
+    """Median (min-max) of repeated measurements."""
+    return f"{statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f})"
+
+
+def write_results(out: Path, name: str, results: dict[str, Any], lines: list[str]) -> None:
+    """out/name.json (every figure) and out/name.md (the report's lines), then print the report."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def machine() -> dict[str, Any]:

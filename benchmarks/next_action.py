@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from host import machine
+from host import machine, spread, write_results
 
 HERE = Path(__file__).resolve().parent
 SEPARATE, FUSED = "separate act call", "act in the learning call (the loop)"
@@ -69,13 +69,9 @@ def main() -> None:
         separate, fused = row[SEPARATE], row[FUSED]
         ratio = statistics.median(fused) / statistics.median(separate)
         results.setdefault("ratio_fused_over_separate", {})[env_id] = ratio
-        cell = lambda v: f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})"  # noqa: E731
-        lines.append(f"| {env_id} | {cell(separate)} | {cell(fused)} | {ratio:.3f} |")
+        lines.append(f"| {env_id} | {spread(separate)} | {spread(fused)} | {ratio:.3f} |")
     lines.append("")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "next_action.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "next_action.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(args.out, "next_action", results, lines)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ sweep_speed.md to --out. SB3 comes from the `bench` extra, Ray from the `ray` ex
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from host import machine
+from host import machine, write_results
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
@@ -118,8 +117,6 @@ def main() -> None:
     rate = {name: SEEDS * args.steps / wall for name, wall in results["wall_s"].items()}
     single, swept, baseline = rate.values()
     results["ratios"] = {"sweep / one process": swept / single, "sweep / SB3": swept / baseline}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sweep_speed.json").write_text(json.dumps(results, indent=2) + "\n")
     m = results["machine"]
     lines = [f"Command: `{results['command']}` (ddpgx commit {m.get('git', '?')}, {m.get('cpu', '?')})", "",
              f"Pendulum-v1, {SEEDS} seeds x {args.steps:,} steps, default preset, 10 evaluation episodes every "
@@ -127,8 +124,7 @@ def main() -> None:
              "| way | wall time (s) | seed-steps/s |", "| --- | --- | --- |"]
     lines += [f"| {name} | {results['wall_s'][name]:.0f} | {rate[name]:.0f} |" for name in ways]
     lines += ["", f"The sweep against one process: {swept / single:.2f} x; against SB3: {swept / baseline:.2f} x."]
-    (args.out / "sweep_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "sweep_speed", results, lines)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from host import machine
+from host import machine, spread, write_results
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
@@ -96,7 +96,7 @@ def main() -> None:
                   "1,000 learning steps (median, min-max):", "",
                   f"| --workers | steps/s | / --workers {part['workers'][0]} |", "| --- | --- | --- |"]
         for n, values in rates.items():
-            lines.append(f"| {n} | {statistics.median(values):.0f} ({min(values):.0f}-{max(values):.0f}) | "
+            lines.append(f"| {n} | {spread(values)} | "
                          f"{statistics.median(values) / base:.2f} |")
         lines.append("")
     if "parity" in results:
@@ -107,10 +107,7 @@ def main() -> None:
         for n, finals in part["final_returns"].items():
             lines.append(f"| {n} | {np.mean(finals):.1f} | {min(finals):.1f} | {max(finals):.1f} | "
                          f"{' / '.join(f'{v:.1f}' for v in finals)} |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "workers.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, "workers", results, lines)
 
 
 def _machine(m: dict) -> str:
