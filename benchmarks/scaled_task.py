@@ -12,6 +12,9 @@ and then trains as ddpgx's own trainable does.
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import gymnasium as gym
 import numpy as np
 
@@ -23,8 +26,10 @@ def make_scaled(base: str) -> gym.Env:
     env = gym.make(base).unwrapped  # the registered time limit is put back by the scaled task's registration
     space = env.observation_space
     scaled_space = gym.spaces.Box(space.low * SCALE, space.high * SCALE, space.shape, space.dtype)
-    env = gym.wrappers.TransformObservation(env, lambda obs: (obs * SCALE).astype(space.dtype), scaled_space)
-    return gym.wrappers.TransformReward(env, lambda reward: SCALE * reward)
+    # partials of library functions, not lambdas: a checkpoint pickles the environments' state
+    env = gym.wrappers.TransformObservation(env, functools.partial(np.multiply, np.asarray(SCALE, space.dtype)),
+                                            scaled_space)
+    return gym.wrappers.TransformReward(env, functools.partial(operator.mul, SCALE))
 
 
 def register() -> None:
