@@ -104,7 +104,7 @@ def test_help_shows_what_runs_for_each_preset():
     import ddpgx as api
     from ddpgx.cli import build_parser, shown_default
 
-    for preset in ("default", "paper", "td3-paper"):
+    for preset in ("default", "paper", "td3-paper", "extended"):
         config = api.from_preset(preset, "HalfCheetah-v5")
         for field in dataclasses.fields(api.Config):
             shown = shown_default(field.name, preset)

@@ -166,7 +166,7 @@ def test_mujoco_task_without_mujoco_says_how_to_install(capsys, tmp_path, monkey
     (["--num-envs", "0"], "invalid num_envs=0: must be at least 1"),
     (["--actor-lr", "nan"], "invalid actor_lr=nan: must be a finite number"),
     (["--resume"], "--resume needs --run-dir"),
-    (["--preset", "papr"], "unknown preset 'papr': choose one of default, paper, td3-paper"),
+    (["--preset", "papr"], "unknown preset 'papr': choose one of default, paper, td3-paper, extended"),
     (["--critic-action-layer", "2"], "invalid critic_action_layer=2: must be between 0 and 1"),
 ])
 def test_invalid_values(capsys, tmp_path, args, message):

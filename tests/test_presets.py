@@ -31,9 +31,15 @@ def test_paper_and_td3_presets_follow_their_sources():
             td3.critic_action_layer, td3.batch_norm) == ((400, 300), 1e-3, 1e-3, 100, 0.1, 0.005, 0, False)
 
 
+def test_extended_preset_is_default_with_the_extensions_that_helped():
+    extended, default = ddpgx.from_preset("extended", "Hopper-v5"), ddpgx.from_preset("default", "Hopper-v5")
+    assert (extended.obs_norm, extended.n_step) == (True, 3)
+    assert extended.replace(obs_norm=False, n_step=1) == default  # nothing else differs
+
+
 def test_unknown_preset_is_a_clear_error(capsys):
     assert main(["train", "--preset", "paper2"]) == 2
-    assert "unknown preset 'paper2': choose one of default, paper, td3-paper" in capsys.readouterr().err
+    assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended" in capsys.readouterr().err
 
 
 def test_paper_architecture():

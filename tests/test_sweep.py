@@ -60,7 +60,7 @@ cpus_per_trial: 1
     ({"taks": ["Pendulum-v1"]}, "unknown key(s) taks; a spec has name, tasks"),
     ({"name": ""}, "name: give the sweep a name"),
     ({"tasks": []}, "tasks: list the Gymnasium ids"),
-    ({"preset": "papr"}, "preset: unknown preset 'papr': choose one of default, paper, td3-paper"),
+    ({"preset": "papr"}, "preset: unknown preset 'papr': choose one of default, paper, td3-paper, extended"),
     ({"config": {"learning_rate": 1e-3}}, "config.learning_rate: unknown Config field; known fields are"),
     ({"config": {"seed": 3}}, "config.seed: is set by the spec's tasks and seeds, not as a field"),
     ({"search": {"tau": [0.005, 2.0]}}, "task Pendulum-v1, preset default: invalid tau=2.0: must be in (0, 1]"),

@@ -40,6 +40,12 @@ PRESETS: dict[str, Preset] = {
         source="Fujimoto et al. 2018, 'Addressing Function Approximation Error in Actor-Critic Methods', "
                "'Our DDPG' (section 6.1 and appendix)",
     ),
+    "extended": Preset(
+        values=dict(obs_norm=True, n_step=3),
+        source="default with the extensions that measurably helped on Hopper-v5: observation normalization "
+               "(OpenAI Baselines' DDPG, Plappert et al. 2018) and 3-step returns (Hessel et al. 2018's n; "
+               "Barth-Maron et al. 2018 for n-step returns with a deterministic policy gradient)",
+    ),
 }
 
 
