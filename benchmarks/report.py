@@ -6,7 +6,9 @@ Each row is one trial of one sweep: the library (ddpgx, or SB3 DDPG for the swee
 sb3_trainable.py), the preset, the fields the sweep sets apart from the preset's, the seeds' final
 noise-free returns with their mean and interquartile mean, each with a 95% stratified bootstrap
 interval (rliable, through ddpgx.stats), the median, the worst and the best seed, and every seed's
-value. Writes returns.md, returns.json and curves_<task>.png to --out. A sweep directory holding
+value; and the mean over seeds of each seed's last `--last` evaluations (4 by default), a figure
+less noisy than a single evaluation on tasks whose returns swing from one evaluation to the next
+(Hopper-v5). Writes returns.md, returns.json and curves_<task>.png to --out. A sweep directory holding
 host.json (`python benchmarks/host.py`, written after the sweep) names the machine, the versions
 and the ddpgx commit its runs were made with.
 """
@@ -23,6 +25,7 @@ import numpy as np
 from host import machine
 
 from ddpgx.config import Config
+from ddpgx.logging import read_csv
 from ddpgx.plot import plot_runs
 from ddpgx.presets import from_preset
 from ddpgx.stats import summarize
@@ -46,6 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", type=Path, nargs="+")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "returns")
+    parser.add_argument("--last", type=int, default=4, metavar="K",
+                        help="also report the mean of each seed's last K evaluations (default: 4)")
     args = parser.parse_args()
     rows, hosts = [], {}
     for sweep_dir in args.sweeps:
@@ -60,7 +65,8 @@ def main() -> None:
     lines = [f"Command: `python {' '.join(sys.argv)}`  ", *_provenance(hosts), "",
              "Final noise-free return of each seed (the mean of its last evaluation's episodes). Over seeds: the mean "
              "and the interquartile mean with 95% stratified bootstrap intervals (rliable), the median, the worst "
-             "and the best seed.", ""]
+             f"and the best seed. Last {args.last}: the mean over seeds of each seed's last {args.last} evaluations.",
+             ""]
     table = []
     for task in sorted({r["task"] for r in rows}):
         task_rows = sorted((r for r in rows if r["task"] == task),
@@ -68,17 +74,19 @@ def main() -> None:
         summaries = summarize({f"{r['sweep']}/{r['trial']}": r["final_returns"] for r in task_rows})
         steps = sorted({r["total_steps"] for r in task_rows})
         lines += [f"### {task}: {', '.join(f'{s:,}' for s in steps)} steps", "",
-                  "| preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best | per seed |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  f"| preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best | "
+                  f"last {args.last} | per seed |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in task_rows:
             s = summaries[f"{r['sweep']}/{r['trial']}"]
             per_seed = " / ".join(f"{v:.1f}" for v in r["final_returns"])
+            last = recent_mean(r["run_dir"], args.last)
             lines.append(f"| {r['preset']} | {r['setting'] or '-'} | {r['library']} | {s.seeds} | {s.mean:.1f} | "
                          f"[{s.mean_ci[0]:.1f}, {s.mean_ci[1]:.1f}] | {s.iqm:.1f} | [{s.iqm_ci[0]:.1f}, {s.iqm_ci[1]:.1f}] | "
-                         f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} | {per_seed} |")
+                         f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} | {last:.1f} | {per_seed} |")
             table.append({"task": task, "preset": r["preset"], "setting": r["setting"], "library": r["library"],
                           "sweep": r["sweep"], "trial": r["trial"], "first_seed": r["first_seed"],
-                          "final_returns": r["final_returns"], **s._asdict()})
+                          "final_returns": r["final_returns"], f"last_{args.last}": last, **s._asdict()})
         lines += ["", f"![{task}](curves_{task}.png)", ""]
         plot_runs([r["run_dir"] for r in task_rows], args.out / f"curves_{task}.png", title=task,
                   labels=[f"{r['library']} {r['preset']} {r['setting']}".strip() for r in task_rows])
@@ -86,6 +94,12 @@ def main() -> None:
     (args.out / "returns.json").write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine(),
                                                        "runs": hosts, "rows": table}, indent=2) + "\n")
     print("\n".join(lines))
+
+
+def recent_mean(run_dir: Path, k: int) -> float:
+    """The mean over a trial's seeds of each seed's last k noise-free evaluations."""
+    per_seed = [[float(e["mean_return"]) for e in read_csv(path)][-k:] for path in sorted(run_dir.glob("**/eval.csv"))]
+    return float(np.mean([np.mean(v) for v in per_seed if v]))
 
 
 def _provenance(hosts: dict[str, dict]) -> list[str]:
