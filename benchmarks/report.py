@@ -25,7 +25,6 @@ import numpy as np
 from host import machine
 
 from ddpgx.config import Config
-from ddpgx.logging import read_csv
 from ddpgx.plot import plot_runs
 from ddpgx.presets import from_preset
 from ddpgx.stats import summarize
@@ -80,7 +79,7 @@ def main() -> None:
         for r in task_rows:
             s = summaries[f"{r['sweep']}/{r['trial']}"]
             per_seed = " / ".join(f"{v:.1f}" for v in r["final_returns"])
-            last = recent_mean(r["run_dir"], args.last)
+            last = float(np.mean([np.mean(seed[-args.last:]) for seed in r["returns"]]))
             lines.append(f"| {r['preset']} | {r['setting'] or '-'} | {r['library']} | {s.seeds} | {s.mean:.1f} | "
                          f"[{s.mean_ci[0]:.1f}, {s.mean_ci[1]:.1f}] | {s.iqm:.1f} | [{s.iqm_ci[0]:.1f}, {s.iqm_ci[1]:.1f}] | "
                          f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} | {last:.1f} | {per_seed} |")
@@ -94,12 +93,6 @@ def main() -> None:
     (args.out / "returns.json").write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine(),
                                                        "runs": hosts, "rows": table}, indent=2) + "\n")
     print("\n".join(lines))
-
-
-def recent_mean(run_dir: Path, k: int) -> float:
-    """The mean over a trial's seeds of each seed's last k noise-free evaluations."""
-    per_seed = [[float(e["mean_return"]) for e in read_csv(path)][-k:] for path in sorted(run_dir.glob("**/eval.csv"))]
-    return float(np.mean([np.mean(v) for v in per_seed if v]))
 
 
 def _provenance(hosts: dict[str, dict]) -> list[str]:

@@ -505,7 +505,7 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
 
 
 def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every trial of a sweep with its final noise-free return per seed (the last evaluation)."""
+    """Every trial of a sweep with its noise-free returns per seed: every evaluation's and the last one."""
     from ddpgx.logging import read_csv
     from ddpgx.rundir import find_run, seed_dirs
 
@@ -518,14 +518,14 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         except ConfigError:
             continue  # a trial that has not written its config yet
         dirs = [run_dir] if num_seeds == 1 else list(seed_dirs(run_dir).values())
-        finals, steps = [], []
+        returns, steps = [], []
         for d in dirs:
             evals = read_csv(d / "eval.csv") if (d / "eval.csv").exists() else []
             if evals:
-                finals.append(float(evals[-1]["mean_return"]))
+                returns.append([float(e["mean_return"]) for e in evals])
                 steps.append(int(float(evals[-1]["step"])))
-        rows.append({**trial, "run_dir": run_dir, "total_steps": config.total_steps, "final_returns": finals,
-                     "step": min(steps) if steps else 0})
+        rows.append({**trial, "run_dir": run_dir, "total_steps": config.total_steps, "returns": returns,
+                     "final_returns": [r[-1] for r in returns], "step": min(steps) if steps else 0})
     return rows
 
 
