@@ -8,7 +8,8 @@ noise-free returns with their mean and interquartile mean, each with a 95% strat
 interval (rliable, through ddpgx.stats), the median, the worst and the best seed, and every seed's
 value; and the mean over seeds of each seed's last `--last` evaluations (4 by default), a figure
 less noisy than a single evaluation on tasks whose returns swing from one evaluation to the next
-(Hopper-v5). Writes returns.md, returns.json and curves_<task>.png to --out. A sweep directory holding
+(Hopper-v5). A trial whose seeds have not all reached its last step (a sweep still running, or
+stopped) is left out of the tables and named under its task. Writes returns.md, returns.json and curves_<task>.png to --out. A sweep directory holding
 host.json (`python benchmarks/host.py`, written after the sweep) names the machine, the versions
 and the ddpgx commit its runs were made with.
 """
@@ -51,15 +52,18 @@ def main() -> None:
     parser.add_argument("--last", type=int, default=4, metavar="K",
                         help="also report the mean of each seed's last K evaluations (default: 4)")
     args = parser.parse_args()
-    rows, hosts = [], {}
+    rows, unfinished, hosts = [], [], {}
     for sweep_dir in args.sweeps:
         spec = json.loads((sweep_dir / "spec.json").read_text())
         library = LIBRARIES[1] if "sb3_trainable" in spec["trainable"] else LIBRARIES[0]
         if (sweep_dir / "host.json").exists():
             hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
         for row in trial_rows(sweep_dir):
-            if row["final_returns"]:
-                rows.append({**row, "library": library, "sweep": sweep_dir.name, "setting": setting(row, spec)})
+            if not row["final_returns"]:
+                continue
+            row = {**row, "library": library, "sweep": sweep_dir.name, "setting": setting(row, spec)}
+            finished = len(row["final_returns"]) == row["seeds"] and row["step"] >= row["total_steps"]
+            (rows if finished else unfinished).append(row)
     args.out.mkdir(parents=True, exist_ok=True)
     lines = [f"Command: `python {' '.join(sys.argv)}`  ", *_provenance(hosts), "",
              "Final noise-free return of each seed (the mean of its last evaluation's episodes). Over seeds: the mean "
@@ -86,6 +90,10 @@ def main() -> None:
             table.append({"task": task, "preset": r["preset"], "setting": r["setting"], "library": r["library"],
                           "sweep": r["sweep"], "trial": r["trial"], "first_seed": r["first_seed"],
                           "final_returns": r["final_returns"], f"last_{args.last}": last, **s._asdict()})
+        lines += [f"\nNot in the table, unfinished: {r['library']} {r['preset']} {r['setting'] or ''}".rstrip()
+                  + f" ({r['sweep']}/{r['trial']}: {len(r['final_returns'])} of {r['seeds']} seeds begun, "
+                  f"the least advanced last evaluated at step {r['step']:,} of {r['total_steps']:,})."
+                  for r in unfinished if r["task"] == task]
         lines += ["", f"![{task}](curves_{task}.png)", ""]
         plot_runs([r["run_dir"] for r in task_rows], args.out / f"curves_{task}.png", title=task,
                   labels=[f"{r['library']} {r['preset']} {r['setting']}".strip() for r in task_rows])
