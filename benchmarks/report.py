@@ -59,10 +59,8 @@ def main() -> None:
         if (sweep_dir / "host.json").exists():
             hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
         for row in trial_rows(sweep_dir):
-            if not row["final_returns"]:
-                continue
             row = {**row, "library": library, "sweep": sweep_dir.name, "setting": setting(row, spec)}
-            finished = len(row["final_returns"]) == row["seeds"] and row["step"] >= row["total_steps"]
+            finished = len(row["final_returns"]) == row["seeds"] and row["step"] >= row["total_steps"] > 0
             (rows if finished else unfinished).append(row)
     args.out.mkdir(parents=True, exist_ok=True)
     lines = [f"Command: `python {' '.join(sys.argv)}`  ", *_provenance(hosts), "",
@@ -91,9 +89,7 @@ def main() -> None:
                           "sweep": r["sweep"], "trial": r["trial"], "first_seed": r["first_seed"],
                           "final_returns": r["final_returns"], f"last_{args.last}": last, **s._asdict()})
         lines += [f"\nNot in the table, unfinished: {r['library']} {r['preset']} {r['setting'] or ''}".rstrip()
-                  + f" ({r['sweep']}/{r['trial']}: {len(r['final_returns'])} of {r['seeds']} seeds begun, "
-                  f"the least advanced last evaluated at step {r['step']:,} of {r['total_steps']:,})."
-                  for r in unfinished if r["task"] == task]
+                  + f" ({r['sweep']}/{r['trial']}: {progress(r)})." for r in unfinished if r["task"] == task]
         lines += ["", f"![{task}](curves_{task}.png)", ""]
         plot_runs([r["run_dir"] for r in task_rows], args.out / f"curves_{task}.png", title=task,
                   labels=[f"{r['library']} {r['preset']} {r['setting']}".strip() for r in task_rows])
@@ -101,6 +97,14 @@ def main() -> None:
     (args.out / "returns.json").write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine(),
                                                        "runs": hosts, "rows": table}, indent=2) + "\n")
     print("\n".join(lines))
+
+
+def progress(row: dict) -> str:
+    """How far an unfinished trial has come."""
+    if not row["final_returns"]:
+        return "no evaluation yet"
+    return (f"{len(row['final_returns'])} of {row['seeds']} seeds evaluated, the least advanced at step "
+            f"{row['step']:,} of {row['total_steps']:,}")
 
 
 def _provenance(hosts: dict[str, dict]) -> list[str]:

@@ -517,7 +517,9 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
             config, num_seeds = find_run(run_dir)
         except ConfigError:
             continue  # a trial that has not written its config yet
-        dirs = [run_dir] if num_seeds == 1 else list(seed_dirs(run_dir).values())
+        # a trial of several seeds keeps each in seed_N/, also while only its first has begun (SB3 trials
+        # run their seeds one after the other)
+        dirs = [run_dir] if max(num_seeds, trial.get("seeds", 1)) == 1 else list(seed_dirs(run_dir).values())
         returns, steps = [], []
         for d in dirs:
             evals = read_csv(d / "eval.csv") if (d / "eval.csv").exists() else []
