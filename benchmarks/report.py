@@ -9,9 +9,10 @@ interval (rliable, through ddpgx.stats), the median, the worst and the best seed
 value; and the mean over seeds of each seed's last `--last` evaluations (4 by default), a figure
 less noisy than a single evaluation on tasks whose returns swing from one evaluation to the next
 (Hopper-v5). A trial whose seeds have not all reached its last step (a sweep still running, or
-stopped) is left out of the tables and named under its task. Writes returns.md, returns.json and curves_<task>.png to --out. A sweep directory holding
-host.json (`python benchmarks/host.py`, written after the sweep) names the machine, the versions
-and the ddpgx commit its runs were made with.
+stopped) is left out of the tables and named under its task. Writes returns.md, returns.json and
+curves_<task>.png to --out. A sweep directory holding host.json (`python benchmarks/host.py`,
+written after the sweep) names the machine, the versions and the ddpgx commit its runs were made
+with.
 """
 
 from __future__ import annotations
