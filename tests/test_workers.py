@@ -1,12 +1,13 @@
 """Rollout workers: chunk assembly and the replay-ratio limiter without Ray; then, on a real Ray in a
 loopback-only network namespace, reproducible lockstep collection, a killed worker with an exact
-transition count, the resume of a distributed run, and workers that never import JAX."""
+transition count (and, on an in-process stand-in for Ray, a dead worker without lockstep), the resume of a distributed run, and workers that never import JAX."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import pytest
 import ddpgx
 from ddpgx import checkpoint as ckpt
 from ddpgx.replay import columns
-from ddpgx.workers import Chunk, Rollout, cut, updates_due
+from ddpgx.workers import Rollout, cut, updates_due
 from tests.conftest import small_config
 from tests.logs import csv_rows
 from tests.probe_envs import ObsDependentAction, TwoStep
@@ -100,6 +101,68 @@ def test_workers_refuse_a_custom_actor(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+class InProcessRay:
+    """Just enough of Ray's API to run the learner's loop and its workers in this process, in a fixed
+    order: a call runs when it is made, `wait` answers the oldest call first, and a worker can be made
+    to die at its n-th chunk, as a killed process would."""
+
+    class RayActorError(Exception):
+        pass
+
+    def __init__(self, die_at_chunk: int):
+        self.exceptions = self
+        self.die_at_chunk, self.calls, self.started = die_at_chunk, 0, 0
+
+    def is_initialized(self):
+        return True
+
+    def remote(self, **_):
+        return lambda cls: types.SimpleNamespace(remote=lambda *args: self.Handle(self, cls(*args)))
+
+    class Ref:
+        def __init__(self, value):
+            self.value = value
+
+    class Handle:
+        def __init__(self, ray, actor):
+            ray.started += 1
+            self.ray, self.actor, self.dead = ray, actor, False
+            self.collect = types.SimpleNamespace(remote=self._collect)
+
+        def _collect(self, *args):
+            self.ray.calls += 1
+            self.dead = self.dead or self.ray.calls == self.ray.die_at_chunk
+            return InProcessRay.Ref(self.ray.RayActorError("killed") if self.dead else self.actor.collect(*args))
+
+    def put(self, value):
+        return value
+
+    def wait(self, refs, num_returns):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        if isinstance(ref.value, Exception):
+            raise ref.value
+        return ref.value
+
+    def kill(self, handle):
+        handle.dead = True
+
+
+def test_without_lockstep_a_dead_worker_is_started_again_and_the_counts_stay_exact(monkeypatch, tmp_path):
+    ray = InProcessRay(die_at_chunk=12)  # worker 0's or 1's chunk in flight while learning has begun
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    lines = []
+    config = small_config(workers=2, chunk_steps=50, total_steps=1500, learning_starts=300, checkpoint_every=500)
+    ddpgx.train(config, tmp_path / "run", progress=False, print_fn=lines.append)
+    assert [line for line in lines if "died" in line] == [
+        "note: rollout worker 1 died (RayActorError); started again (restart 1), its chunks in flight are dropped"]
+    assert ray.started == 3
+    checkpoint = final(tmp_path / "run")
+    assert checkpoint.step == 1500 and len(checkpoint.replay()["data"]) == 1500
+    assert int(checkpoint.arrays[".agent.updates"]) == 1500 - 300 + 1
+
+
 # ----------------------------------------------------------------------------- with Ray, on loopback
 
 FLAGS = ["--workers", "2", "--total-steps", "2000", "--learning-starts", "300", "--actor-hidden", "32", "32",
@@ -154,10 +217,12 @@ def worker_pids() -> list[int]:
 
 
 def test_a_killed_worker_is_started_again_and_no_transition_is_lost_or_counted_twice(tmp_path):
+    # In lockstep the learner waits for each worker's chunk in turn, so it must see the death; without
+    # lockstep the other worker could finish the run before Ray reports it, and nothing would be seen.
     run = tmp_path / "run"
     before = set(worker_pids())
     learner = subprocess.Popen(in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", "train", "--run-dir", str(run),
-                                                     *FLAGS, "--total-steps", "4000"),
+                                                     "--sync", *FLAGS, "--total-steps", "4000"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (ckpt.latest_checkpoint(run) and len(set(worker_pids()) - before) == 2):
