@@ -1,6 +1,7 @@
-"""Rollout workers: chunk assembly and the replay-ratio limiter without Ray; then, on a real Ray in a
-loopback-only network namespace, reproducible lockstep collection, a killed worker with an exact
-transition count (and, on an in-process stand-in for Ray, a dead worker without lockstep), the resume of a distributed run, and workers that never import JAX."""
+"""Rollout workers: chunk assembly, the replay-ratio limiter and a dead worker without Ray (on an
+in-process stand-in for it); then, on a real Ray in a loopback-only network namespace, reproducible
+lockstep collection, a killed worker with an exact transition count, the resume of a distributed
+run, and workers that never import JAX."""
 
 import os
 import signal
