@@ -151,7 +151,7 @@ class InProcessRay:
 
 
 def test_without_lockstep_a_dead_worker_is_started_again_and_the_counts_stay_exact(monkeypatch, tmp_path):
-    ray = InProcessRay(die_at_chunk=12)  # worker 0's or 1's chunk in flight while learning has begun
+    ray = InProcessRay(die_at_chunk=12)  # worker 1's, asked for at step 400: 8 chunks of 50 in, learning begun
     monkeypatch.setitem(sys.modules, "ray", ray)
     lines = []
     config = small_config(workers=2, chunk_steps=50, total_steps=1500, learning_starts=300, checkpoint_every=500)
