@@ -2,6 +2,8 @@
 
     python benchmarks/report.py SWEEP_DIR... [--out benchmarks/results/returns]
 
+A SWEEP_DIR is a sweep as `ddpgx sweep` wrote it or its compact form (benchmarks/compact.py).
+
 Each row is one trial of one sweep: the library (ddpgx, or SB3 DDPG for the sweeps whose trainable is
 sb3_trainable.py), the preset, the fields the sweep sets apart from the preset's, the seeds' final
 noise-free returns with their mean and interquartile mean, each with a 95% stratified bootstrap
@@ -24,26 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
+from compact import curve_arrays, setting, trials
 from host import machine
 
-from ddpgx.config import Config
-from ddpgx.plot import plot_runs
-from ddpgx.presets import from_preset
+from ddpgx.plot import plot_curves
 from ddpgx.stats import summarize
-from ddpgx.sweeps import trial_rows
-
-
-def setting(row: dict, spec: dict) -> str:
-    """The fields of a trial that differ from its preset's values for the task (budget fields aside)."""
-    config = Config.load(next(iter(sorted(row["run_dir"].glob("**/config.json")))))
-    base = from_preset(row["preset"], row["task"], total_steps=config.total_steps)  # schedules follow the budget
-    skip = {"seed", "total_steps", "eval_every", "checkpoint_every", "tensorboard", "eval_episodes", "log_every"}
-    changed = [f"{name}={value}" for name, value in config.to_dict().items()
-               if name not in skip and value != getattr(base, name)]
-    return ", ".join(changed)
-
 
 LIBRARIES = ("ddpgx", "SB3 DDPG")
+
+
+def library(spec: dict) -> str:
+    """ddpgx, or SB3 DDPG for a sweep whose trainable is sb3_trainable.py."""
+    return LIBRARIES[1] if "sb3_trainable" in spec["trainable"] else LIBRARIES[0]
 
 
 def main() -> None:
@@ -56,11 +50,11 @@ def main() -> None:
     rows, unfinished, hosts = [], [], {}
     for sweep_dir in args.sweeps:
         spec = json.loads((sweep_dir / "spec.json").read_text())
-        library = LIBRARIES[1] if "sb3_trainable" in spec["trainable"] else LIBRARIES[0]
         if (sweep_dir / "host.json").exists():
             hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
-        for row in trial_rows(sweep_dir):
-            row = {**row, "library": library, "sweep": sweep_dir.name, "setting": setting(row, spec)}
+        for row in trials(sweep_dir):
+            row = {**row, "library": library(spec), "sweep": sweep_dir.name,
+                   "setting": setting(row["config"], row["preset"], row["task"])}
             finished = len(row["final_returns"]) == row["seeds"] and row["step"] >= row["total_steps"] > 0
             (rows if finished else unfinished).append(row)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -92,8 +86,8 @@ def main() -> None:
         lines += [f"\nNot in the table, unfinished: {r['library']} {r['preset']} {r['setting'] or ''}".rstrip()
                   + f" ({r['sweep']}/{r['trial']}: {progress(r)})." for r in unfinished if r["task"] == task]
         lines += ["", f"![{task}](curves_{task}.png)", ""]
-        plot_runs([r["run_dir"] for r in task_rows], args.out / f"curves_{task}.png", title=task,
-                  labels=[f"{r['library']} {r['preset']} {r['setting']}".strip() for r in task_rows])
+        plot_curves([(f"{r['library']} {r['preset']} {r['setting']}".strip(), *curve_arrays(r)) for r in task_rows],
+                    args.out / f"curves_{task}.png", title=task)
     (args.out / "returns.md").write_text("\n".join(lines))
     (args.out / "returns.json").write_text(json.dumps({"command": " ".join(sys.argv), "machine": machine(),
                                                        "runs": hosts, "rows": table}, indent=2) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +30,22 @@ def draw_run(ax, run_dir: Path, label: str) -> None:
         length = min(len(steps) for steps, _ in curves)
         if length == 0:
             raise ConfigError(f"{run_dir} has no evaluation yet")
-        steps = curves[0][0][:length]
-        returns = np.stack([r[:length] for _, r in curves])
-        ax.plot(steps, returns.mean(0), label=f"{label} ({len(seeds)} seeds)")
-        ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
+        draw_curves(ax, curves[0][0][:length], np.stack([r[:length] for _, r in curves]), label)
     else:
         steps, returns = eval_curve(run_dir)
         if len(steps) == 0:
             raise ConfigError(f"{run_dir} has no evaluation yet")
+        draw_curves(ax, steps, returns, label)
+
+
+def draw_curves(ax, steps: np.ndarray, returns: np.ndarray, label: str) -> None:
+    """Evaluations at `steps` on `ax`: one seed's (returns of shape (evaluations,)) as a line with
+    markers; several seeds' (shape (seeds, evaluations)) as the mean over seeds and its min-max band."""
+    if returns.ndim == 1:
         ax.plot(steps, returns, marker="o", markersize=3, label=label)
+        return
+    ax.plot(steps, returns.mean(0), label=f"{label} ({len(returns)} seeds)")
+    ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
 
 
 def _figure(panels: int):
@@ -63,6 +71,18 @@ def _finish(plt, fig, axes, titles: list[str], out: Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_curves(curves: list[tuple[str, np.ndarray, np.ndarray]], out: Path, title: str,
+                decorate: Callable | None = None) -> Path:
+    """One panel of (label, steps, returns) curves drawn by `draw_curves`; `decorate(ax)`, if given,
+    then adds what the caller wants on the same axes (reference points, say) before the legend."""
+    plt, fig, (ax,) = _figure(1)
+    for label, steps, returns in curves:
+        draw_curves(ax, steps, returns, label)
+    if decorate is not None:
+        decorate(ax)
+    return _finish(plt, fig, [ax], [title], out)
 
 
 def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None, labels: list[str] | None = None) -> Path:

@@ -1,0 +1,249 @@
+"""ddpgx at the field's budgets (100,000, 300,000 and 1,000,000 environment steps) beside the published
+DDPG and TD3 returns at the same steps.
+
+    python benchmarks/budgets.py SWEEP_DIR... [--references benchmarks/references/mujoco_ddpg.csv]
+        [--budgets 100000 300000 1000000] [--out benchmarks/results/budgets]
+
+A SWEEP_DIR is a sweep as `ddpgx sweep` wrote it or its compact form (benchmarks/compact.py), finished
+or still running. For each task and each budget B, every trial that runs to B or further is one row:
+each seed's noise-free evaluation at step B (the mean of its episodes); over seeds, the mean and the
+interquartile mean with 95% stratified bootstrap intervals (rliable, through ddpgx.stats), the median,
+the worst and the best seed; then, for each reference the CSV holds for the task at B, whether the mean
+over seeds reaches it (the references are means over their own seeds). A trial that has not come to B
+yet is a row that says how far it has come. Environment steps count every step, the random warm-up
+included, for ddpgx and for the references (the CSV gives each source's own step label beside it).
+
+Writes budgets.md, budgets.json and budgets_<task>.png (the trials' learning curves with the
+reference curves and points drawn on them) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compact import curve_arrays, setting, trials
+from host import machine
+from report import _provenance, library
+
+from ddpgx.plot import plot_curves
+from ddpgx.stats import summarize
+
+ROOT = Path(__file__).resolve().parent
+REFERENCES = ROOT / "references" / "mujoco_ddpg.csv"
+BUDGETS = (100_000, 300_000, 1_000_000)
+NUMERIC = {"seeds": int, "env_steps": int, "source_axis_step": int, "value": float}
+
+
+def read_references(path: Path) -> list[dict[str, Any]]:
+    """The rows of a references CSV (benchmarks/references/mujoco_ddpg.csv), numbers as numbers."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    missing = {"source", "task", "env_version", *NUMERIC} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}: is it a references CSV?")
+    return [{**row, **{k: cast(row[k]) for k, cast in NUMERIC.items()}} for row in rows]
+
+
+def task_name(env_id: str) -> str:
+    """The task without its version (HalfCheetah-v5 -> HalfCheetah), as the references CSV names it."""
+    return re.sub(r"-v\d+$", "", env_id)
+
+
+def reference_label(ref: dict[str, Any]) -> str:
+    return f"{ref['source']} ({ref['env_version']}, {ref['seeds']} seeds)"
+
+
+def values_at(row: dict[str, Any], budget: int) -> list[float] | None:
+    """Each seed's evaluation at exactly `budget` steps, or None unless every seed of the trial has one."""
+    values = []
+    for _, evals in row["curves"]:
+        at = [e["mean_return"] for e in evals if e["step"] == budget]
+        if not at:
+            return None
+        values.append(at[0])
+    return values if len(values) == row["seeds"] else None
+
+
+def status(row: dict[str, Any], budget: int) -> str:
+    """Why a trial that runs to `budget` has no value there yet."""
+    evaluated = len(row["curves"])
+    if row["step"] < budget or evaluated < row["seeds"]:
+        seeds = f"; {evaluated} of {row['seeds']} seeds evaluated" if evaluated < row["seeds"] else ""
+        return f"not reached yet: step {row['step']:,} of {row['total_steps']:,}{seeds}"
+    return f"no evaluation at {budget:,} (evaluated every {row['config'].eval_every:,} steps)"
+
+
+def budget_table(rows: list[dict[str, Any]], refs: list[dict[str, Any]], budget: int) -> dict[str, Any]:
+    """One task at one budget: the references at that step and a row per trial that runs to it."""
+    at = [r for r in refs if r["env_steps"] == budget]
+    measured = {f"{r['sweep']}/{r['trial']}": v for r in rows if (v := values_at(r, budget)) is not None}
+    summaries = summarize(measured) if measured else {}
+    entries = []
+    for r in rows:
+        key = f"{r['sweep']}/{r['trial']}"
+        entry = {"sweep": r["sweep"], "trial": r["trial"], "library": r["library"], "preset": r["preset"],
+                 "setting": r["setting"], "seeds": r["seeds"], "step": r["step"], "total_steps": r["total_steps"]}
+        if key in summaries:
+            s = summaries[key]
+            entry.update(status="measured", per_seed=measured[key], **s._asdict())
+            entry["references"] = [{"source": ref["source"], "value": ref["value"], "reached": s.mean >= ref["value"],
+                                    "difference": s.mean - ref["value"]} for ref in at]
+        else:
+            entry.update(status=status(r, budget))
+        entries.append(entry)
+    return {"budget": budget, "references": at, "rows": entries}
+
+
+def task_tables(rows: list[dict[str, Any]], refs: list[dict[str, Any]], budgets: list[int]) -> dict[str, Any]:
+    """Every task of the trials: the budgets its trials run to, with their tables, and the trials
+    that stop short of a budget."""
+    out = {}
+    for task in sorted({r["task"] for r in rows}):
+        task_rows = sorted((r for r in rows if r["task"] == task),
+                           key=lambda r: (r["preset"], r["setting"], r["library"], r["sweep"], r["trial"]))
+        task_refs = [r for r in refs if r["task"] == task_name(task)]
+        tables = [budget_table([r for r in task_rows if r["total_steps"] >= b], task_refs, b) for b in budgets
+                  if any(r["total_steps"] >= b for r in task_rows)]
+        short = [{"budget": b, "trials": [f"{r['sweep']}/{r['trial']} ({r['total_steps']:,})" for r in task_rows
+                                          if r["total_steps"] < b]} for b in budgets]
+        out[task] = {"tables": tables, "short": [s for s in short if s["trials"]], "references": task_refs}
+    return out
+
+
+def reference_lines(refs: list[dict[str, Any]], budgets: list[int]) -> list[str]:
+    """The references of one task at the budgets: a row per source."""
+    sources = list(dict.fromkeys(r["source"] for r in refs if r["env_steps"] in budgets))
+    lines = ["| reference | env | seeds | statistic | " + " | ".join(f"{b:,}" for b in budgets) + " |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in budgets) + " |"]
+    for source in sources:
+        mine = [r for r in refs if r["source"] == source]
+        cells = []
+        for b in budgets:
+            at = [r for r in mine if r["env_steps"] == b]
+            cells.append(f"{at[0]['value']:.1f}" if at else "-")
+        lines.append(f"| {source} | {mine[0]['env_version']} | {mine[0]['seeds']} | {mine[0]['statistic']} | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(tables: dict[str, Any], budgets: list[int]) -> list[str]:
+    lines = []
+    for task, t in tables.items():
+        lines += [f"### {task}", ""]
+        if any(r["env_steps"] in budgets for r in t["references"]):
+            lines += ["References at the same environment steps (`env_steps` in the CSV):", "",
+                      *reference_lines(t["references"], budgets), ""]
+        else:
+            lines += [f"No reference for {task_name(task)} in the CSV.", ""]
+        for table in t["tables"]:
+            refs = table["references"]
+            lines += [f"#### {task} at {table['budget']:,} steps", "",
+                      "| preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best | "
+                      + "".join(f"{reference_label(ref)}: {ref['value']:.1f} | " for ref in refs),
+                      "| --- " * (11 + len(refs)) + "|"]
+            for e in table["rows"]:
+                head = f"| {e['preset']} | {e['setting'] or '-'} | {e['library']} | {e['seeds']} | "
+                if e["status"] != "measured":
+                    lines.append(head + f"{e['status']} |" + " |" * (6 + len(refs)))
+                    continue
+                marks = "".join(f"{'reached' if m['reached'] else 'not reached'} ({m['difference']:+.1f}) | "
+                                for m in e["references"])
+                lines.append(head + f"{e['mean']:.1f} | [{e['mean_ci'][0]:.1f}, {e['mean_ci'][1]:.1f}] | "
+                             f"{e['iqm']:.1f} | [{e['iqm_ci'][0]:.1f}, {e['iqm_ci'][1]:.1f}] | {e['median']:.1f} | "
+                             f"{e['worst']:.1f} | {e['best']:.1f} | " + marks)
+            lines.append("")
+        for s in t["short"]:
+            lines.append(f"Not run to {s['budget']:,} steps: {', '.join(s['trials'])}.  ")
+        lines += ["", f"![{task}](budgets_{task}.png)", ""]
+    return lines
+
+
+def plot(task: str, rows: list[dict[str, Any]], refs: list[dict[str, Any]], budgets: list[int], out: Path) -> Path:
+    """The trials' learning curves (mean over seeds, min-max band) with the references drawn on them:
+    a source's curve as a dashed line, a single value as a point, up to the longest trial's budget."""
+    shown = [r for r in rows if r["curves"]]
+    horizon = max((r["total_steps"] for r in rows), default=max(budgets))
+
+    def decorate(ax) -> None:
+        for source in dict.fromkeys(r["source"] for r in refs):
+            mine = sorted((r for r in refs if r["source"] == source and r["env_steps"] <= horizon),
+                          key=lambda r: r["env_steps"])
+            if not mine:
+                continue
+            steps, values = [r["env_steps"] for r in mine], [r["value"] for r in mine]
+            if len(mine) > 1:
+                ax.plot(steps, values, linestyle="--", linewidth=1.2, label=reference_label(mine[0]))
+            else:
+                ax.plot(steps, values, marker="D", markersize=6, linestyle="none", label=reference_label(mine[0]))
+        for b in budgets:
+            if b <= horizon:
+                ax.axvline(b, color="grey", linestyle=":", linewidth=0.8)
+
+    curves = [(f"{r['library']} {r['preset']} {r['setting']}".strip() + f" [{r['sweep']}]", *curve_arrays(r))
+              for r in shown]
+    return plot_curves(curves, out, title=f"{task}: ddpgx beside the published curves", decorate=decorate)
+
+
+def sweep_rows(sweep_dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, dict]]:
+    """The trials of the sweeps, each with its library, sweep and setting; and the sweeps' host.json."""
+    rows, hosts = [], {}
+    for sweep_dir in sweep_dirs:
+        spec = json.loads((sweep_dir / "spec.json").read_text())
+        if (sweep_dir / "host.json").exists():
+            hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
+        rows += [{**r, "library": library(spec), "sweep": sweep_dir.name,
+                  "setting": setting(r["config"], r["preset"], r["task"])} for r in trials(sweep_dir)]
+    return rows, hosts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweeps", type=Path, nargs="+")
+    parser.add_argument("--references", type=Path, default=REFERENCES)
+    parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), metavar="STEPS")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "budgets")
+    args = parser.parse_args()
+    for sweep_dir in args.sweeps:
+        if not (sweep_dir / "spec.json").exists():
+            sys.exit(f"error: {sweep_dir} has no spec.json: give a sweep directory (full or compact)")
+    try:
+        refs = read_references(args.references)
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: cannot read the references: {error}")
+    rows, hosts = sweep_rows(args.sweeps)
+    budgets = sorted(args.budgets)
+    tables = task_tables(rows, refs, budgets)
+    lines = [f"Command: `python {' '.join(sys.argv)}`  ", *_provenance(hosts), "",
+             "Each seed's noise-free evaluation at the budget (the mean of its episodes); over seeds: the mean and the "
+             "interquartile mean with 95% stratified bootstrap intervals (rliable), the median, the worst and the best "
+             "seed. A reference is reached where the mean over seeds is at or above it (the difference in brackets). "
+             f"References: `{args.references}` (its source, environment version, seeds and statistic per row).", "",
+             *markdown(tables, budgets)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    for task in tables:
+        plot(task, [r for r in rows if r["task"] == task], tables[task]["references"], budgets,
+             args.out / f"budgets_{task}.png")
+    (args.out / "budgets.md").write_text("\n".join(lines))
+    tasks = {task: {k: v for k, v in t.items() if k != "references"} for task, t in tables.items()}
+    (args.out / "budgets.json").write_text(json.dumps(
+        {"command": " ".join(sys.argv), "machine": machine(), "runs": hosts, "references": str(args.references),
+         "budgets": budgets, "tasks": tasks}, indent=2, default=_json) + "\n")
+    print("\n".join(lines))
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""A sweep directory in compact form: what the reports and their pictures read, without the run directories.
+
+    python benchmarks/compact.py SWEEP_DIR OUT_DIR
+
+A sweep keeps a run directory per trial (and a directory per seed in it: configs, every evaluation,
+training episodes, metrics, checkpoints). The reports need far less, and the compact form keeps
+only that:
+
+    spec.json, host.json            the sweep's spec; the machine, versions and commit (if written)
+    results.md, results.csv,        the sweep's own report (`ddpgx sweep` wrote them), as they were
+      curves.png
+    trials/<trial>.json             each trial's task, preset, fields and seeds, as the sweep wrote them
+    configs.json                    each trial's full Config (its first seed's), by trial
+    curves.csv                      every evaluation of every seed: trial, task, preset, setting, seed,
+                                    step, mean_return and the other columns of eval.csv
+
+`trials(sweep_dir)` reads a sweep in either form, so the reports (report.py, budgets.py) take
+compact and full directories alike. The full run directories stay on the machine that ran them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ddpgx.config import Config, ConfigError
+from ddpgx.logging import read_csv
+from ddpgx.presets import from_preset
+from ddpgx.rundir import find_run, seed_dirs
+from ddpgx.sweeps import trial_rows
+
+CURVES = "curves.csv"
+CONFIGS = "configs.json"
+COPIED = ("spec.json", "host.json", "results.md", "results.csv", "curves.png")
+CURVE_KEYS = ("trial", "task", "preset", "setting", "seed", "step", "mean_return")
+BUDGET_FIELDS = {"seed", "total_steps", "eval_every", "checkpoint_every", "tensorboard", "eval_episodes", "log_every"}
+
+
+def is_compact(sweep_dir: Path) -> bool:
+    return (Path(sweep_dir) / CURVES).exists()
+
+
+def setting(config: Config, preset: str, task: str) -> str:
+    """The fields of a trial that differ from its preset's values for the task (budget fields aside)."""
+    base = from_preset(preset, task, total_steps=config.total_steps)  # schedules follow the budget
+    return ", ".join(f"{name}={value}" for name, value in config.to_dict().items()
+                     if name not in BUDGET_FIELDS and value != getattr(base, name))
+
+
+def trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Every trial of a sweep (compact or full) that has written its config, in trial order: the
+    trial's own record (trials/<trial>.json) with `config`, `total_steps`, `curves` (per seed, in seed
+    order: the seed, its evaluation rows as dicts of floats), `returns` (per seed, the mean return of
+    each evaluation), `final_returns` (each seed's last), `step` (the least advanced seed's last
+    evaluated step, 0 before any) and `several` (whether its seeds are kept apart: seed_N/
+    directories; a one-seed trial's curve is drawn as a single line)."""
+    sweep_dir = Path(sweep_dir)
+    rows = _compact_trials(sweep_dir) if is_compact(sweep_dir) else _full_trials(sweep_dir)
+    for row in rows:
+        row["returns"] = [[e["mean_return"] for e in evals] for _, evals in row["curves"]]
+        row["final_returns"] = [r[-1] for r in row["returns"]]
+        row["step"] = min((int(evals[-1]["step"]) for _, evals in row["curves"]), default=0)
+        row["total_steps"] = row["config"].total_steps
+    return rows
+
+
+def _full_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    rows = []
+    for row in trial_rows(sweep_dir):
+        config, num_seeds = find_run(row["run_dir"])
+        several = max(num_seeds, row.get("seeds", 1)) > 1  # as trial_rows tells the layouts apart
+        dirs = seed_dirs(row["run_dir"]) if several else {config.seed: row["run_dir"]}
+        curves = [(seed, [_numbers(e) for e in read_csv(d / "eval.csv")]) for seed, d in dirs.items()
+                  if (d / "eval.csv").exists()]
+        keep = {k: v for k, v in row.items() if k not in ("returns", "final_returns", "step", "total_steps")}
+        rows.append({**keep, "config": config, "several": several, "curves": [c for c in curves if c[1]]})
+    return rows
+
+
+def _compact_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    configs = json.loads((sweep_dir / CONFIGS).read_text())
+    evaluations: dict[str, dict[int, list[dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
+    for line in read_csv(sweep_dir / CURVES):
+        evaluations[line["trial"]][int(line["seed"])].append(
+            _numbers({k: v for k, v in line.items() if k not in CURVE_KEYS or k in ("step", "mean_return")}))
+    rows = []
+    for trial_file in sorted((sweep_dir / "trials").glob("*.json")):
+        trial = json.loads(trial_file.read_text())
+        if trial_file.stem not in configs:
+            continue  # a trial that had not written its config when the sweep was compacted
+        config = Config.from_dict(configs[trial_file.stem])
+        per_seed = evaluations.get(trial_file.stem, {})
+        curves = [(seed, sorted(per_seed[seed], key=lambda e: e["step"])) for seed in sorted(per_seed)]
+        rows.append({**trial, "config": config, "several": trial.get("seeds", 1) > 1, "curves": curves})
+    return rows
+
+
+def _numbers(row: dict[str, str]) -> dict[str, float]:
+    """An eval.csv row with its numbers as floats (empty cells left out)."""
+    return {k: float(v) for k, v in row.items() if v not in ("", None)}
+
+
+def curve_arrays(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A trial's evaluations for a plot: the steps its seeds all reached and the returns at them,
+    (seeds, evaluations) for a trial of several seeds, (evaluations,) for a one-seed trial."""
+    length = min(len(evals) for _, evals in row["curves"])
+    steps = np.array([e["step"] for e in row["curves"][0][1][:length]])
+    returns = np.array([[e["mean_return"] for e in evals[:length]] for _, evals in row["curves"]])
+    return steps, (returns if row["several"] else returns[0])
+
+
+def compact(sweep_dir: Path, out_dir: Path) -> int:
+    """Write the compact form of the sweep in `sweep_dir` (compact or full) to `out_dir`; returns the
+    number of evaluation rows written."""
+    sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
+    if not (sweep_dir / "spec.json").exists():
+        raise ConfigError(f"{sweep_dir} has no spec.json: give a directory `ddpgx sweep` wrote")
+    if out_dir.resolve() == sweep_dir.resolve():
+        raise ConfigError(f"OUT_DIR is the sweep itself ({sweep_dir}): give another directory")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ConfigError(f"{out_dir} exists and is not empty: give a new directory (nothing was written)")
+    rows = trials(sweep_dir)
+    extra = sorted({k for row in rows for _, evals in row["curves"] for e in evals for k in e} - set(CURVE_KEYS))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in COPIED:
+        if (sweep_dir / name).exists():
+            shutil.copy2(sweep_dir / name, out_dir / name)
+    (out_dir / "trials").mkdir()
+    for trial_file in sorted((sweep_dir / "trials").glob("*.json")):
+        shutil.copy2(trial_file, out_dir / "trials" / trial_file.name)
+    configs = {row["trial"]: row["config"].to_dict() for row in rows}
+    (out_dir / CONFIGS).write_text(json.dumps(configs, indent=2) + "\n")
+    written = 0
+    with open(out_dir / CURVES, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*CURVE_KEYS, *extra], lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            label = setting(row["config"], row["preset"], row["task"])
+            for seed, evals in row["curves"]:
+                for e in evals:
+                    writer.writerow({"trial": row["trial"], "task": row["task"], "preset": row["preset"],
+                                     "setting": label, "seed": seed, **{k: _cell(v) for k, v in e.items()}})
+                    written += 1
+    return written
+
+
+def _cell(value: float) -> int | str:
+    """A number as eval.csv wrote it: an integer without its '.0', a float by its shortest repr."""
+    return int(value) if value.is_integer() else repr(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    args = parser.parse_args()
+    try:
+        written = compact(args.sweep_dir, args.out_dir)
+    except ConfigError as error:
+        sys.exit(f"error: {error}")
+    print(f"wrote {args.out_dir}: {written:,} evaluations of {len(trials(args.out_dir))} trials")
+
+
+if __name__ == "__main__":
+    main()

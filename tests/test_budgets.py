@@ -1,0 +1,268 @@
+"""The benchmark's sweep results in compact form (benchmarks/compact.py), the reports that read them
+(benchmarks/report.py, benchmarks/budgets.py) and the published references they are read against
+(benchmarks/references/mujoco_ddpg.csv). Sweeps are written by hand, no training: seconds."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ddpgx
+from ddpgx.config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import budgets  # noqa: E402
+import compact  # noqa: E402
+
+pytest.importorskip("rliable")  # the reports' statistics (ddpgx.stats)
+
+
+def write_sweep(root: Path, name: str, trials: list[dict], trainable: str = "ddpgx") -> Path:
+    """A sweep directory as `ddpgx sweep` leaves it: spec.json, trials/<id>.json and each trial's run
+    directory (seed_N/config.json and eval.csv per seed, or the run directory itself for one seed).
+    A trial: id, task, preset, seeds, first_seed, total_steps, fields (Config fields the trial sets),
+    evals ({seed: [(step, mean_return, {other eval.csv columns}), ...]})."""
+    sweep = root / name
+    (sweep / "trials").mkdir(parents=True)
+    (sweep / "spec.json").write_text(json.dumps({"name": name, "trainable": trainable}))
+    for t in trials:
+        (sweep / "trials" / f"{t['id']}.json").write_text(json.dumps(
+            {"trial": t["id"], "task": t["task"], "preset": t["preset"], "params": t.get("fields", {}),
+             "seeds": t["seeds"], "first_seed": t["first_seed"], "cores": [0]}))
+        run = sweep / "runs" / t["id"]
+        for k in range(t["seeds"]):
+            seed = t["first_seed"] + k
+            seed_dir = run / f"seed_{seed}" if t["seeds"] > 1 else run
+            seed_dir.mkdir(parents=True)
+            ddpgx.from_preset(t["preset"], t["task"], total_steps=t["total_steps"], seed=seed, eval_every=5_000,
+                              **t.get("fields", {})).save(seed_dir / "config.json")
+            evals = t["evals"].get(seed, [])
+            extra = sorted({k for _, _, more in evals for k in more})
+            with open(seed_dir / "eval.csv", "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["step", "mean_return", "std_return", "episodes", *extra])
+                for step, value, more in evals:
+                    writer.writerow([step, repr(float(value)), 1.5, 10, *(more.get(k, "") for k in extra)])
+    return sweep
+
+
+def curve(steps: list[int], values: list[float], **more) -> list[tuple]:
+    return [(s, v, dict(more)) for s, v in zip(steps, values)]
+
+
+STEPS = [100_000, 200_000, 300_000]
+
+
+@pytest.fixture
+def sweeps(tmp_path):
+    """A finished trial (3 seeds to 300,000 steps, with a field set apart from its preset), a one-seed
+    trial with an extra eval column, and a running trial (to 1,000,000 steps, at 200,000; its third
+    seed not yet evaluated, as SB3 trials run their seeds one after the other)."""
+    finished = {"id": "a_00000", "task": "HalfCheetah-v5", "preset": "default", "seeds": 3, "first_seed": 1,
+                "total_steps": 300_000, "fields": {"actor_lr": 1e-3},
+                "evals": {1: curve(STEPS, [900.0, 1500.0, 2900.0]), 2: curve(STEPS, [1100.0, 1600.0, 3100.0]),
+                          3: curve(STEPS, [1000.0, 1700.0, 3000.0])}}
+    single = {"id": "a_00001", "task": "Hopper-v5", "preset": "default", "seeds": 1, "first_seed": 4,
+              "total_steps": 300_000, "evals": {4: curve(STEPS, [300.0, 700.0, 1300.0], success=0.5)}}
+    running = {"id": "b_00000", "task": "HalfCheetah-v5", "preset": "extended", "seeds": 3, "first_seed": 1,
+               "total_steps": 1_000_000,
+               "evals": {1: curve(STEPS[:2], [2000.0, 4000.0]), 2: curve(STEPS[:2], [2100.0, 4100.0])}}
+    return (write_sweep(tmp_path / "full", "done", [finished, single]),
+            write_sweep(tmp_path / "full", "live", [running]))
+
+
+REFERENCES = [  # source, task, env_steps, value
+    ("Lib A", "HalfCheetah", 100_000, 999.0), ("Lib A", "HalfCheetah", 300_000, 3001.0),
+    ("Lib A", "HalfCheetah", 1_000_000, 5000.0), ("Lib B", "HalfCheetah", 300_000, 2500.0),
+    ("Lib A", "Hopper", 300_000, 1300.0), ("Lib A", "Ant", 300_000, 1.0),
+]
+
+
+@pytest.fixture
+def references(tmp_path):
+    path = tmp_path / "refs.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["source", "algorithm", "library", "task", "env_version", "seeds",
+                                               "env_steps", "source_axis_step", "value", "statistic", "url_or_path",
+                                               "note"])
+        writer.writeheader()
+        for source, task, steps, value in REFERENCES:
+            writer.writerow({"source": source, "algorithm": "DDPG", "library": source, "task": task,
+                             "env_version": "v3", "seeds": 10, "env_steps": steps, "source_axis_step": steps,
+                             "value": value, "statistic": "mean", "url_or_path": "here", "note": ""})
+    return path
+
+
+# ----------------------------------------------------------------------------- the compact form
+
+
+def test_compact_sweep_reads_back_as_the_full_one(sweeps, tmp_path):
+    for full in sweeps:
+        out = tmp_path / "compact" / full.name
+        compact.compact(full, out)
+        assert not (out / "runs").exists()
+        assert sorted(p.name for p in out.iterdir()) == ["configs.json", "curves.csv", "spec.json", "trials"]
+        a, b = compact.trials(full), compact.trials(out)
+        assert [r["trial"] for r in a] == [r["trial"] for r in b]
+        for x, y in zip(a, b):
+            for key in ("task", "preset", "seeds", "first_seed", "config", "curves", "returns", "final_returns",
+                        "step", "total_steps", "several"):
+                assert x[key] == y[key], (full.name, x["trial"], key)
+
+
+def test_compact_curves_csv_has_every_evaluation_with_its_setting_and_extra_columns(sweeps, tmp_path):
+    out = tmp_path / "done"
+    assert compact.compact(sweeps[0], out) == 3 * 3 + 3
+    rows = list(csv.DictReader(open(out / "curves.csv")))
+    assert list(rows[0]) == ["trial", "task", "preset", "setting", "seed", "step", "mean_return", "episodes",
+                             "std_return", "success"]
+    first = [r for r in rows if r["trial"] == "a_00000"]
+    assert {r["setting"] for r in first} == {"actor_lr=0.001"}
+    assert [(r["seed"], r["step"], r["mean_return"]) for r in first[:2]] == [("1", "100000", "900"),
+                                                                               ("1", "200000", "1500")]
+    assert {r["success"] for r in rows if r["trial"] == "a_00001"} == {"0.5"}
+    assert {r["success"] for r in first} == {""}
+    configs = json.loads((out / "configs.json").read_text())
+    assert configs["a_00000"]["actor_lr"] == 1e-3 and configs["a_00001"]["seed"] == 4
+
+
+def test_compact_refuses_a_used_or_same_directory_and_a_non_sweep(sweeps, tmp_path):
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):
+        compact.compact(sweeps[0], used)
+    assert sorted(p.name for p in used.iterdir()) == ["keep.txt"]
+    with pytest.raises(ConfigError, match="the sweep itself"):
+        compact.compact(sweeps[0], sweeps[0])
+    with pytest.raises(ConfigError, match="no spec.json"):
+        compact.compact(tmp_path / "used", tmp_path / "new")
+
+
+def test_compact_command_line_names_the_problem(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "compact.py"), str(tmp_path / "nothing"),
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nothing'} has no spec.json: give a directory " \
+                                                   "`ddpgx sweep` wrote"
+
+
+def test_report_from_the_compact_form_equals_the_report_from_the_full_one(sweeps, tmp_path):
+    full = sweeps[0]
+    small = compact.compact(full, tmp_path / "compact" / full.name)
+    assert small > 0
+    outputs = []
+    for sweep in (full, tmp_path / "compact" / full.name):
+        out = tmp_path / f"report-{sweep.parent.name}"
+        done = subprocess.run([sys.executable, str(BENCHMARKS / "report.py"), str(sweep), "--out", str(out)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        outputs.append(out)
+    lines = [(out / "returns.md").read_text().splitlines() for out in outputs]
+    assert [x for x, y in zip(*lines) if x != y and not x.startswith(("Command:", "Report:"))] == []
+    assert "| default | actor_lr=0.001 | ddpgx | 3 | 3000.0 |" in "\n".join(lines[0])
+    for name in ("curves_HalfCheetah-v5.png", "curves_Hopper-v5.png"):
+        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes()
+
+
+# ----------------------------------------------------------------------------- the budgets
+
+
+def test_budget_tables_mark_references_reached_and_not_reached(sweeps, references, tmp_path):
+    dirs = [tmp_path / "compact" / s.name for s in sweeps]
+    for full, small in zip(sweeps, dirs):
+        compact.compact(full, small)
+    rows, _ = budgets.sweep_rows(dirs)
+    tables = budgets.task_tables(rows, budgets.read_references(references), [100_000, 300_000, 1_000_000])
+    cheetah = {t["budget"]: t for t in tables["HalfCheetah-v5"]["tables"]}
+    assert sorted(cheetah) == [100_000, 300_000, 1_000_000]
+    at_100k = {e["trial"]: e for e in cheetah[100_000]["rows"]}
+    assert at_100k["a_00000"]["mean"] == pytest.approx(1000.0)
+    assert at_100k["a_00000"]["per_seed"] == [900.0, 1100.0, 1000.0]
+    assert (at_100k["a_00000"]["worst"], at_100k["a_00000"]["best"]) == (900.0, 1100.0)
+    assert [(m["source"], m["reached"]) for m in at_100k["a_00000"]["references"]] == [("Lib A", True)]
+    assert at_100k["a_00000"]["references"][0]["difference"] == pytest.approx(1.0)
+    # the running trial has all the seeds it has begun at 100,000 but not its third
+    assert at_100k["b_00000"]["status"] == "not reached yet: step 200,000 of 1,000,000; 2 of 3 seeds evaluated"
+    at_300k = {e["trial"]: e for e in cheetah[300_000]["rows"]}
+    assert at_300k["a_00000"]["mean"] == pytest.approx(3000.0)
+    assert [(m["source"], m["reached"]) for m in at_300k["a_00000"]["references"]] == [("Lib A", False),
+                                                                                         ("Lib B", True)]
+    # only the trial that runs to 1,000,000 is in that table; the other is named as stopping short
+    assert [e["trial"] for e in cheetah[1_000_000]["rows"]] == ["b_00000"]
+    assert cheetah[1_000_000]["rows"][0]["status"].startswith("not reached yet: step 200,000 of 1,000,000")
+    assert tables["HalfCheetah-v5"]["short"] == [{"budget": 1_000_000, "trials": ["done/a_00000 (300,000)"]}]
+    hopper = {t["budget"]: t for t in tables["Hopper-v5"]["tables"]}
+    assert sorted(hopper) == [100_000, 300_000]  # nothing runs to 1,000,000 on Hopper
+    (one,) = hopper[300_000]["rows"]
+    assert one["per_seed"] == [1300.0] and one["references"][0]["reached"]  # equal counts as reached
+
+
+def test_a_trial_past_a_budget_without_an_evaluation_there_says_so(tmp_path):
+    trial = {"id": "c_00000", "task": "Hopper-v5", "preset": "default", "seeds": 2, "first_seed": 1,
+             "total_steps": 120_000, "evals": {s: curve([60_000, 120_000], [1.0, 2.0]) for s in (1, 2)}}
+    rows, _ = budgets.sweep_rows([write_sweep(tmp_path, "odd", [trial])])
+    (table,) = budgets.task_tables(rows, [], [100_000])["Hopper-v5"]["tables"]
+    assert table["rows"][0]["status"] == "no evaluation at 100,000 (evaluated every 5,000 steps)"
+
+
+def test_budgets_report_writes_tables_and_pictures_for_a_running_sweep(sweeps, references, tmp_path):
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "budgets.py"), *map(str, sweeps), "--references",
+                           str(references), "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    text = (out / "budgets.md").read_text()
+    assert "#### HalfCheetah-v5 at 300,000 steps" in text
+    assert "| Lib A (v3, 10 seeds): 3001.0 | Lib B (v3, 10 seeds): 2500.0 |" in text
+    assert "not reached (-1.0) | reached (+500.0) |" in text
+    assert "| extended | - | ddpgx | 3 | not reached yet: step 200,000 of 1,000,000; 2 of 3 seeds evaluated |" in text
+    assert "Not run to 1,000,000 steps: done/a_00000 (300,000)." in text
+    saved = json.loads((out / "budgets.json").read_text())
+    assert saved["budgets"] == [100_000, 300_000, 1_000_000]
+    for task in ("HalfCheetah-v5", "Hopper-v5"):
+        assert (out / f"budgets_{task}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_budgets_report_refuses_a_file_that_is_not_a_references_csv(sweeps, tmp_path):
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n")
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "budgets.py"), str(sweeps[0]), "--references", str(wrong),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0 and "is it a references CSV?" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- the references
+
+
+def test_references_csv_puts_every_source_on_the_environment_step_axis():
+    refs = budgets.read_references(budgets.REFERENCES)
+    keys = [(r["source"], r["task"], r["env_steps"]) for r in refs]
+    assert len(keys) == len(set(keys))
+    assert all(r["statistic"] and r["url_or_path"] and r["env_version"] for r in refs)
+    tianshou = [r for r in refs if r["source"] == "Tianshou DDPG"]
+    # Tianshou's trainer counts from 0 after its 25,000 random steps
+    assert tianshou and all(r["env_steps"] == r["source_axis_step"] + 25_000 for r in tianshou)
+    assert all(r["env_steps"] == r["source_axis_step"] for r in refs if r["source"] != "Tianshou DDPG")
+    for source in ("Tianshou DDPG", "TD3 (Fujimoto et al. 2018)"):
+        for task in ("HalfCheetah", "Hopper", "Walker2d", "Ant"):
+            assert {r["env_steps"] for r in refs if (r["source"], r["task"]) == (source, task)} >= set(budgets.BUDGETS)
+
+
+def test_curve_arrays_keep_the_steps_every_seed_reached():
+    row = {"several": True, "curves": [(1, [{"step": 5.0, "mean_return": 1.0}, {"step": 10.0, "mean_return": 3.0}]),
+                                       (2, [{"step": 5.0, "mean_return": 2.0}])]}
+    steps, returns = compact.curve_arrays(row)
+    np.testing.assert_array_equal(steps, [5.0])
+    np.testing.assert_array_equal(returns, [[1.0], [2.0]])
+    steps, returns = compact.curve_arrays({**row, "several": False, "curves": row["curves"][:1]})
+    np.testing.assert_array_equal(returns, [1.0, 3.0])
