@@ -1,7 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test train bench-speed bench-returns bench-extensions bench-sweep-speed bench-workers
+.PHONY: install test train bench-speed bench-returns bench-extensions bench-budgets bench-sweep-speed bench-workers
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -22,9 +22,12 @@ bench-speed: $(PY)
 # Returns against Stable-Baselines3 DDPG: each spec of benchmarks/specs/ run by `ddpgx sweep` (hours
 # for all of them; SPECS="benchmarks/specs/pendulum.yaml ..." picks some), then one table per task
 # by benchmarks/report.py. Ray runs inside a loopback-only network namespace (unshare -n, as root).
-# A sweep that has a directory is resumed where its driver stopped (a finished one only rewrites its
-# table); delete the directory to run it again.
+# The sweeps run in SWEEP_RUNS (every run directory, checkpoints included; not in git); each is then
+# written in compact form to benchmarks/results/sweeps (spec, tables, trials, configs, one curves CSV),
+# which the report reads. A sweep that has a directory in SWEEP_RUNS is resumed where its driver
+# stopped (a finished one only rewrites its table); delete the directory to run it again.
 SPECS ?= $(wildcard benchmarks/specs/*.yaml)
+SWEEP_RUNS ?= sweeps
 SWEEPS := benchmarks/results/sweeps
 REPORT ?= benchmarks/results/returns
 IN_LOOPBACK := unshare -n sh -c 'ip link set lo up && exec "$$@"' sh
@@ -33,9 +36,12 @@ bench-returns: $(PY)
 	$(VENV)/bin/pip install -e '.[bench,ray]'
 	@for spec in $(SPECS); do \
 	  name=$$(sed -n 's/^name: *//p' $$spec); \
-	  if [ -f $(SWEEPS)/$$name/spec.json ]; then resume=--resume; else resume=; fi; \
-	  $(IN_LOOPBACK) $(VENV)/bin/ddpgx sweep $$spec --storage-path $(SWEEPS) $$resume || exit 1; \
-	  $(PY) benchmarks/host.py > $(SWEEPS)/$$name/host.json; \
+	  if [ -f $(SWEEP_RUNS)/$$name/spec.json ]; then resume=--resume; else resume=; fi; \
+	  $(IN_LOOPBACK) $(VENV)/bin/ddpgx sweep $$spec --storage-path $(SWEEP_RUNS) $$resume || exit 1; \
+	  $(PY) benchmarks/host.py > $(SWEEP_RUNS)/$$name/host.json; \
+	  rm -rf $(SWEEPS)/$$name.new; \
+	  $(PY) benchmarks/compact.py $(SWEEP_RUNS)/$$name $(SWEEPS)/$$name.new || exit 1; \
+	  rm -rf $(SWEEPS)/$$name && mv $(SWEEPS)/$$name.new $(SWEEPS)/$$name; \
 	done
 	$(PY) benchmarks/report.py $(foreach spec,$(SPECS),$(SWEEPS)/$(shell sed -n 's/^name: *//p' $(spec))) --out $(REPORT)
 
@@ -47,6 +53,13 @@ bench-extensions: $(PY)
 # What a sweep costs against one process and against SB3 processes (8 seeds of Pendulum-v1).
 bench-sweep-speed: $(PY)
 	$(VENV)/bin/pip install -e '.[bench,ray]' && $(PY) benchmarks/sweep_speed.py
+
+# ddpgx at 100,000, 300,000 and 1,000,000 environment steps beside the published DDPG and TD3 curves
+# (benchmarks/references/mujoco_ddpg.csv): BUDGET_SWEEPS="DIR ..." names the sweeps (compact or full,
+# finished or still running).
+bench-budgets: $(PY)
+	@test -n "$(BUDGET_SWEEPS)" || { echo 'name the sweeps: make bench-budgets BUDGET_SWEEPS="$(SWEEPS)/NAME ..."'; exit 2; }
+	$(VENV)/bin/pip install -e '.[ray]' && $(PY) benchmarks/budgets.py $(BUDGET_SWEEPS) --out benchmarks/results/budgets
 
 # Rollout workers: throughput on a slow simulator, and learning beside the single-process loop.
 bench-workers: $(PY)

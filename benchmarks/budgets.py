@@ -58,7 +58,7 @@ def task_name(env_id: str) -> str:
 
 
 def reference_label(ref: dict[str, Any]) -> str:
-    return f"{ref['source']} ({ref['env_version']}, {ref['seeds']} seeds)"
+    return f"{ref['source']}, {ref['env_version']}, {ref['seeds']} seeds"
 
 
 def values_at(row: dict[str, Any], budget: int) -> list[float] | None:
@@ -146,19 +146,19 @@ def markdown(tables: dict[str, Any], budgets: list[int]) -> list[str]:
         for table in t["tables"]:
             refs = table["references"]
             lines += [f"#### {task} at {table['budget']:,} steps", "",
-                      "| preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best | "
-                      + "".join(f"{reference_label(ref)}: {ref['value']:.1f} | " for ref in refs),
+                      "| preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best |"
+                      + "".join(f" {reference_label(ref)}: {ref['value']:.1f} |" for ref in refs),
                       "| --- " * (11 + len(refs)) + "|"]
             for e in table["rows"]:
                 head = f"| {e['preset']} | {e['setting'] or '-'} | {e['library']} | {e['seeds']} | "
                 if e["status"] != "measured":
                     lines.append(head + f"{e['status']} |" + " |" * (6 + len(refs)))
                     continue
-                marks = "".join(f"{'reached' if m['reached'] else 'not reached'} ({m['difference']:+.1f}) | "
+                marks = "".join(f" {'reached' if m['reached'] else 'not reached'} ({m['difference']:+.1f}) |"
                                 for m in e["references"])
                 lines.append(head + f"{e['mean']:.1f} | [{e['mean_ci'][0]:.1f}, {e['mean_ci'][1]:.1f}] | "
                              f"{e['iqm']:.1f} | [{e['iqm_ci'][0]:.1f}, {e['iqm_ci'][1]:.1f}] | {e['median']:.1f} | "
-                             f"{e['worst']:.1f} | {e['best']:.1f} | " + marks)
+                             f"{e['worst']:.1f} | {e['best']:.1f} |" + marks)
             lines.append("")
         for s in t["short"]:
             lines.append(f"Not run to {s['budget']:,} steps: {', '.join(s['trials'])}.  ")

@@ -41,7 +41,8 @@ CURVES = "curves.csv"
 CONFIGS = "configs.json"
 COPIED = ("spec.json", "host.json", "results.md", "results.csv", "curves.png")
 CURVE_KEYS = ("trial", "task", "preset", "setting", "seed", "step", "mean_return")
-BUDGET_FIELDS = {"seed", "total_steps", "eval_every", "checkpoint_every", "tensorboard", "eval_episodes", "log_every"}
+BUDGET_FIELDS = {"seed", "total_steps", "eval_every", "checkpoint_every", "keep_checkpoints", "tensorboard",
+                 "eval_episodes", "log_every"}
 
 
 def is_compact(sweep_dir: Path) -> bool:

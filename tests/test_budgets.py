@@ -222,8 +222,8 @@ def test_budgets_report_writes_tables_and_pictures_for_a_running_sweep(sweeps, r
     assert done.returncode == 0, done.stderr
     text = (out / "budgets.md").read_text()
     assert "#### HalfCheetah-v5 at 300,000 steps" in text
-    assert "| Lib A (v3, 10 seeds): 3001.0 | Lib B (v3, 10 seeds): 2500.0 |" in text
-    assert "not reached (-1.0) | reached (+500.0) |" in text
+    assert "| best | Lib A, v3, 10 seeds: 3001.0 | Lib B, v3, 10 seeds: 2500.0 |\n" in text
+    assert "| 3100.0 | not reached (-1.0) | reached (+500.0) |\n" in text
     assert "| extended | - | ddpgx | 3 | not reached yet: step 200,000 of 1,000,000; 2 of 3 seeds evaluated |" in text
     assert "Not run to 1,000,000 steps: done/a_00000 (300,000)." in text
     saved = json.loads((out / "budgets.json").read_text())
