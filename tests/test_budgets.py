@@ -18,10 +18,12 @@ from ddpgx.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import budgets  # noqa: E402
-import compact  # noqa: E402
+sys.path.insert(0, str(BENCHMARKS))  # the benchmark scripts import each other by name
+try:
+    import budgets
+    import compact
+finally:
+    sys.path.remove(str(BENCHMARKS))
 
 pytest.importorskip("rliable")  # the reports' statistics (ddpgx.stats)
 
