@@ -360,3 +360,49 @@ def test_a_distributed_run_resumes_with_fresh_workers(tmp_path):
     assert int(checkpoint.arrays[".agent.updates"]) == 2000 - 300 + 1
     assert [r["step"] for r in csv_rows(run, "eval")] == ["1000", "2000"]  # the 1200 final evaluation is cut
     assert ddpgx.Config.load(run / "config.json").workers == 2
+
+
+def marked_processes(mark: str) -> list[int]:
+    """The PIDs of the processes whose environment carries DDPGX_TEST_MARK=mark: a run's learner
+    and everything it started (Ray's processes inherit the learner's environment)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if f"DDPGX_TEST_MARK={mark}".encode() in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])
+def test_ctrl_c_while_ray_starts_stops_everything_it_started(tmp_path, delay):
+    """Ctrl-C `delay` seconds after Ray's session directory appears (Ray starting, or just started):
+    the learner exits with 130 ("interrupted"), not killed by a signal, and leaves neither the
+    directory nor a process behind."""
+    mark = f"{os.getpid()}-{time.time_ns()}"
+    learner_process = subprocess.Popen(
+        in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", "train", "--run-dir", str(tmp_path / "run"), *FLAGS),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "DDPGX_TEST_MARK": mark},
+        start_new_session=True)  # its own process group, as a terminal's foreground job
+    session = f"/tmp/ddpgx-ray-{learner_process.pid}"  # unshare and sh exec: the learner keeps the PID
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists(session):
+            assert time.time() < deadline and learner_process.poll() is None, learner_process.communicate()
+            time.sleep(0.02)
+        time.sleep(delay)
+        os.killpg(learner_process.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+        out, err = learner_process.communicate(timeout=300)
+    finally:
+        if learner_process.poll() is None:
+            learner_process.kill()
+    assert learner_process.returncode == 130, (learner_process.returncode, out[-3000:], err[-3000:])
+    assert "interrupted" in out + err
+    assert not os.path.exists(session)
+    deadline = time.time() + 5
+    while marked_processes(mark) and time.time() < deadline:
+        time.sleep(0.1)
+    assert marked_processes(mark) == []
