@@ -55,7 +55,7 @@ IN_FLIGHT = 2
 NOISE_SPREAD_BASE = 0.4
 """With `worker_noise_spread` A, worker i of N explores with noise_sigma * 0.4 ** (A * i / (N - 1)):
 Ape-X's epsilon_i = 0.4 ** (1 + A * i / (N - 1)) (Horgan et al. 2018, A = 7) when noise_sigma is
-0.4, and below noise_sigma for every worker but the first whatever noise_sigma is."""
+0.4; whatever noise_sigma is, worker 0 keeps it and the others explore less."""
 
 
 class Chunk(NamedTuple):
@@ -132,11 +132,11 @@ def worker_sigma(config: Config, worker: int, workers: int) -> float:
 
 
 def updates_due(inserted: int, learning_starts: int, replay_ratio: float, done: int) -> int:
-    """Gradient steps owed after `inserted` transitions per seed, `done` of them made: those the
-    single-process loop makes, at `replay_ratio` gradient steps per transition, learning after each
-    transition from the `learning_starts`-th on (from the first when `learning_starts` is 0). With
-    a ratio of 1/k the loop learns after every k-th transition, so the count after n is
-    floor(ratio * n) - floor(ratio * (first - 1)), first the first transition learned after."""
+    """Gradient steps owed after `inserted` transitions per seed, `done` of them made: as many as the
+    single-process loop makes at `replay_ratio` gradient steps per transition. That loop first
+    learns right after transition `first` = max(learning_starts, 1), then after each one (a whole
+    ratio r: `gradient_steps=r`) or after each multiple of k (a ratio of 1/k: `train_freq=k`); after
+    n transitions both have made floor(ratio * n) - floor(ratio * (first - 1))."""
     first = max(learning_starts, 1)
     if inserted < first:
         return 0
