@@ -442,7 +442,7 @@ def test_each_extension_resumes_exactly_with_several_seeds_and_environments(tmp_
 def test_the_default_checkpoint_holds_none_of_the_extensions_state(tmp_path):
     train(small_config(total_steps=250), tmp_path / "run")
     checkpoint = final_checkpoint(tmp_path / "run")
-    for prefix in (".obs_stats", ".return_stats", ".returns", ".perturbed", ".param_sigma"):
+    for prefix in (".obs_stats", ".return_stats", ".returns", ".perturbed", ".param_sigma", ".adapt_pending"):
         assert not any(k.startswith(prefix) for k in checkpoint.arrays), prefix
     assert set(checkpoint.replay()) == {"data", "pos", "capacity"}
     assert checkpoint.replay()["data"].shape[1] == 2 * 3 + 1 + 2
