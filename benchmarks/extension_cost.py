@@ -57,7 +57,7 @@ def learn_worker(calls: int = 300) -> dict:
     import numpy as np
 
     import ddpgx
-    from ddpgx.loop import stack, step_functions
+    from ddpgx.learner import stack, step_functions
     from ddpgx.noise import make_noise
     from ddpgx.replay import ReplayBuffer
 

@@ -106,7 +106,7 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
     from stable_baselines3.common.callbacks import BaseCallback
 
     from ddpgx.envs import env_seeds
-    from ddpgx.loop import Evaluation
+    from ddpgx.learner import Evaluation
 
     kwargs = hyperparameters(config)
     torch.set_num_threads(trial_cpus())

@@ -91,14 +91,14 @@ def worker_sb3(env_id: str, steps: int) -> dict:
 
 
 def worker_update() -> dict:
-    """The update as the training loop runs it (loop.step_functions: vmapped, state donated, the
+    """The update as the training loop runs it (learner.step_functions: vmapped, state donated, the
     next actions chosen in the same call, the losses read back), alone: no environment, no sampling."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     import ddpgx
-    from ddpgx.loop import stack, step_functions
+    from ddpgx.learner import stack, step_functions
     from ddpgx.noise import make_noise
     from ddpgx.replay import ReplayBuffer
 

@@ -11,7 +11,7 @@ import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
-from ddpgx.loop import build_agent
+from ddpgx.learner import build_agent
 from tests.conftest import quiet
 from tests.logs import csv_rows
 from tests.probe_envs import ObsDependentAction, OneStepReward, TruncatedOnly, TwoStep, factory, register

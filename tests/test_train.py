@@ -442,7 +442,7 @@ def test_each_extension_resumes_exactly_with_several_seeds_and_environments(tmp_
 def test_the_default_checkpoint_holds_none_of_the_extensions_state(tmp_path):
     train(small_config(total_steps=250), tmp_path / "run")
     checkpoint = final_checkpoint(tmp_path / "run")
-    for prefix in (".obs_stats", ".return_stats", ".returns", ".perturbed", ".param_sigma"):
+    for prefix in (".obs_stats", ".return_stats", ".returns", ".perturbed", ".param_sigma", ".adapt_pending"):
         assert not any(k.startswith(prefix) for k in checkpoint.arrays), prefix
     assert set(checkpoint.replay()) == {"data", "pos", "capacity"}
     assert checkpoint.replay()["data"].shape[1] == 2 * 3 + 1 + 2
@@ -479,3 +479,30 @@ def test_parameter_noise_keeps_one_perturbed_actor_per_episode(tmp_path):
             assert np.unique(action[steps, env]).size == 1, (env, episode)
         assert action[5, env] != action[15, env]  # a new episode, a new perturbation
     assert action[5, 0] != action[5, 1]  # each environment its own perturbed actor
+
+
+def test_parameter_noise_adapts_at_the_first_learning_step_after_each_adaptation_step(tmp_path, monkeypatch):
+    """Learning every 3 steps, adapting every 50: the scale adapts at 51, 102, 150, 201, 252 and 300,
+    once per multiple of 50; a run stopped at 200, between a multiple and its adaptation, resumes
+    exactly (the adaptation pending at its checkpoint comes at 201)."""
+    from ddpgx.learner import Training
+    from tests.probe_envs import TruncatedOnly
+
+    sigmas, after_step = {}, Training.after_step
+
+    def recorded(self, previous, step, state):
+        sigmas.setdefault(self.run.root.name, []).append((step, float(state.param_sigma[0])))
+        return after_step(self, previous, step, state)
+
+    monkeypatch.setattr(Training, "after_step", recorded)
+    config = small_config(env_id="probe", noise="param", total_steps=300, learning_starts=0, train_freq=3,
+                          param_noise_adapt_every=50, eval_episodes=1)
+    make_env = lambda: TruncatedOnly(limit=10)  # noqa: E731
+    train(config, tmp_path / "straight", make_env=make_env)
+    steps, values = zip(*sigmas["straight"])
+    assert [s for s, before, after in zip(steps[1:], values, values[1:]) if after != before] == [51, 102, 150, 201,
+                                                                                                   252, 300]
+    train(config.replace(total_steps=200), tmp_path / "resumed", make_env=make_env)
+    assert final_checkpoint(tmp_path / "resumed").arrays[".adapt_pending"]
+    ddpgx.resume(tmp_path / "resumed", progress=False, print_fn=quiet, make_env=make_env, total_steps=300)
+    assert_same_checkpoint(final_checkpoint(tmp_path / "straight"), final_checkpoint(tmp_path / "resumed"))

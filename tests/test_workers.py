@@ -1,7 +1,9 @@
-"""Rollout workers: chunk assembly, the replay-ratio limiter and a dead worker without Ray (on an
-in-process stand-in for it); then, on a real Ray in a loopback-only network namespace, reproducible
-lockstep collection, a killed worker with an exact transition count, the resume of a distributed
-run, and workers that never import JAX."""
+"""Rollout workers: chunk assembly, the replay-ratio limiter, the noise spread, and the learner's loop
+beside the single-process loop (the same learning step, the same counts, exponents and evaluation
+steps) and a dead worker, without Ray (on an in-process stand-in for it); then, on a real Ray in a
+loopback-only network namespace, reproducible lockstep collection, a killed worker with an exact
+transition count, the resume of a distributed run, workers that never import JAX, and Ctrl-C while
+Ray starts."""
 
 import os
 import signal
@@ -16,8 +18,11 @@ import pytest
 import ddpgx
 from ddpgx import checkpoint as ckpt
 from ddpgx.replay import columns
-from ddpgx.workers import Rollout, cut, updates_due
-from tests.conftest import small_config
+from ddpgx import learner
+from ddpgx.loop import learns
+from ddpgx.prioritized import beta_at
+from ddpgx.workers import NOISE_SPREAD_BASE, Rollout, cut, pieces, updates_due, worker_sigma
+from tests.conftest import quiet, small_config
 from tests.logs import csv_rows
 from tests.probe_envs import ObsDependentAction, TwoStep
 from tests.test_sweep_ray import in_loopback_namespace
@@ -29,13 +34,49 @@ def test_updates_due_keeps_the_replay_ratio_whatever_the_chunks():
     assert updates_due(99, learning_starts=100, replay_ratio=1.0, done=0) == 0
     assert updates_due(100, 100, 1.0, 0) == 1  # the first update follows the learning_starts-th transition
     assert updates_due(164, 100, 1.0, 1) == 64
-    assert updates_due(164, 100, 0.25, 0) == 16
+    assert updates_due(164, 100, 0.25, 0) == 17  # after transitions 100, 104, ..., 164, as with train_freq=4
     assert updates_due(164, 100, 2.0, 100) == 30
     # chunk by chunk or at once, the total is the same: the ratio of the single-process loop
     done = 0
     for inserted in range(50, 1001, 50):
         done += updates_due(inserted, 100, 1.0, done)
     assert done == 1000 - 100 + 1 == updates_due(1000, 100, 1.0, 0)
+
+
+@pytest.mark.parametrize("learning_starts", [0, 1, 7, 100, 101])
+@pytest.mark.parametrize("train_freq, gradient_steps", [(1, 1), (2, 1), (4, 1), (3, 1), (1, 3)])
+def test_updates_due_makes_the_updates_of_the_single_process_loop(learning_starts, train_freq, gradient_steps):
+    """At replay ratio gradient_steps / train_freq, after every transition the learner has made as
+    many updates as the single-process loop (one environment) has by then."""
+    config = ddpgx.Config(num_envs=1, learning_starts=learning_starts, train_freq=train_freq,
+                          gradient_steps=gradient_steps)
+    made_by_loop = np.cumsum([gradient_steps * learns(step, config) for step in range(1, 201)])
+    done = 0
+    for inserted in range(1, 201):
+        done += updates_due(inserted, learning_starts, gradient_steps / train_freq, done)
+        assert done == made_by_loop[inserted - 1], inserted
+    assert made_by_loop[-1] > 0
+
+
+def test_the_noise_spread_lowers_the_noise_from_the_first_worker_to_the_last():
+    high = small_config(env_id="probe", workers=3, noise_sigma=1.5, worker_noise_spread=2.0)
+    np.testing.assert_allclose([worker_sigma(high, w, 3) for w in range(3)], [1.5, 0.6, 0.24])
+    assert Rollout(high, ObsDependentAction, [0], 2, 3, 0).noise.sigma == pytest.approx(0.24)
+    # Ape-X's spread (Horgan et al. 2018): 0.4 ** (1 + 7 i / (N - 1)) over N = 8 actors
+    apex = small_config(workers=8, noise_sigma=0.4, worker_noise_spread=7.0)
+    assert NOISE_SPREAD_BASE == 0.4
+    np.testing.assert_allclose([worker_sigma(apex, w, 8) for w in range(8)], 0.4 ** (1 + np.arange(8)))
+    assert worker_sigma(small_config(workers=1, worker_noise_spread=7.0), 0, 1) == 0.1
+
+
+def test_a_chunk_is_cut_where_the_single_process_loop_logs_evaluates_checkpoints_and_ends():
+    config = small_config(workers=1, log_every=250, eval_every=500, checkpoint_every=0, total_steps=1010)
+    chunk = Rollout(small_config(env_id="probe", workers=1, chunk_steps=64), ObsDependentAction, [0], 0, 1,
+                    0).collect(64, random=True)
+    assert [p.rows.shape[1] for p in pieces(chunk, 448, config)] == [52, 12]  # 448 -> 500 -> 512
+    assert [p.rows.shape[1] for p in pieces(chunk, 960, config)] == [40, 10]  # 960 -> 1000 -> 1010, the end
+    assert pieces(chunk, 1010, config) == []
+    assert [p.rows.shape[1] for p in pieces(chunk, 0, config)] == [64]
 
 
 def rows_of(chunk, obs_shape=(1,), action_dim=1):
@@ -59,8 +100,11 @@ def test_a_chunk_holds_every_environments_steps_in_order_with_its_episodes():
     assert np.all(np.abs(fields["action"]) <= 1.0) and not np.allclose(fields["action"][0], fields["action"][1])
     # episodes end at steps 1 and 3 of each env, for each seed: worker 1's envs are 2 and 3
     assert sorted(chunk.episodes) == sorted((s, 2 + j, 1.0, 2, t * 2 + j) for s in (0, 1) for t in (1, 3) for j in (0, 1))
-    kept = cut(chunk, 5, 2)
+    kept = cut(chunk, 0, 5)
     assert kept.rows.shape[1] == 5 and sorted(e[4] for e in kept.episodes) == [2, 2, 3, 3]
+    rest = cut(chunk, 5, 10)  # the episodes' rows count from the piece's start
+    assert rest.rows.shape[1] == 5 and sorted(e[4] for e in rest.episodes) == [1, 1, 2, 2]
+    np.testing.assert_array_equal(np.concatenate([kept.rows, rest.rows], axis=1), chunk.rows)
 
 
 def test_a_chunk_acts_with_the_actor_it_was_sent_plus_noise_clipped():
@@ -164,6 +208,73 @@ def test_without_lockstep_a_dead_worker_is_started_again_and_the_counts_stay_exa
     assert int(checkpoint.arrays[".agent.updates"]) == 1500 - 300 + 1
 
 
+def train_on(ray, config, run_dir, monkeypatch, **kwargs):
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    return ddpgx.train(config, run_dir, progress=False, **{"print_fn": quiet, **kwargs})
+
+
+def test_both_loops_learn_through_the_one_learning_step(monkeypatch, tmp_path):
+    """The single-process loop and the workers' learner make every learning call through
+    `learner.learn_step`, and make the same updates: from the first transition on (learning_starts
+    0), 200 over 200 steps."""
+    calls, learn_step = [], learner.learn_step
+
+    def counted(fns, buffer, state, seeds, config, step, *, draw, updates):
+        calls.append((config.workers, step, updates))
+        return learn_step(fns, buffer, state, seeds, config, step, draw=draw, updates=updates)
+
+    monkeypatch.setattr(learner, "learn_step", counted)
+    config = small_config(total_steps=200, learning_starts=0, chunk_steps=50, log_every=1000)
+    for workers in (0, 2):
+        train_on(InProcessRay(die_at_chunk=0), config.replace(workers=workers), tmp_path / f"{workers}", monkeypatch)
+        assert int(final(tmp_path / f"{workers}").arrays[".agent.updates"]) == 200
+    assert [(step, updates) for workers, step, updates in calls if workers == 0] == [(s, 1) for s in range(1, 201)]
+    with_workers = [(step, updates) for workers, step, updates in calls if workers == 2]
+    assert sum(updates for _, updates in with_workers) == 200 and {step for step, _ in with_workers} == {50, 100, 150, 200}
+
+
+def test_with_workers_prioritized_replay_anneals_its_exponent_over_environment_steps(monkeypatch, tmp_path):
+    """beta reaches 1 at the run's last environment step, as in the single-process loop, whatever
+    the replay ratio (half an update per transition here)."""
+    seen = []
+
+    def recorded(step, beta0, steps):
+        seen.append((step, beta_at(step, beta0, steps)))
+        return seen[-1][1]
+
+    monkeypatch.setattr(learner, "beta_at", recorded)
+    config = small_config(prioritized=True, total_steps=600, learning_starts=100, chunk_steps=50, log_every=1000)
+    for workers, replay_ratio in ((0, 1.0), (2, 0.5)):
+        seen.clear()
+        train_on(InProcessRay(die_at_chunk=0), config.replace(workers=workers, replay_ratio=replay_ratio),
+                 tmp_path / f"{workers}", monkeypatch)
+        assert seen[-1] == (600, 1.0), workers
+        assert [step for step, _ in seen] == sorted(step for step, _ in seen)
+    assert {step for step, _ in seen} == set(range(100, 601, 50))  # learning after each chunk
+
+
+def test_with_workers_logs_evaluations_and_checkpoints_come_at_the_single_process_loops_steps(monkeypatch, tmp_path):
+    """Chunks of 64 steps, evaluations and checkpoints every 500, logs every 250: at 500, 1000, 1500,
+    not at the chunk boundaries 512, 1024; the checkpoint of an evaluation's step is written."""
+    evaluations = []
+    config = small_config(workers=2, chunk_steps=64, total_steps=1500, learning_starts=300, eval_every=500,
+                          checkpoint_every=500, log_every=250)
+    train_on(InProcessRay(die_at_chunk=0), config, tmp_path / "run", monkeypatch, on_evaluation=evaluations.append)
+    assert [(e.step, e.checkpointed) for e in evaluations] == [(500, True), (1000, True), (1500, True)]
+    assert [r["step"] for r in csv_rows(tmp_path / "run", "eval")] == ["500", "1000", "1500"]
+    assert [r["step"] for r in csv_rows(tmp_path / "run", "metrics")] == [str(s) for s in range(250, 1501, 250)]
+    assert int(final(tmp_path / "run").arrays[".agent.updates"]) == 1500 - 300 + 1
+
+
+def test_with_workers_a_run_ends_at_exactly_total_steps_and_no_note_says_otherwise(monkeypatch, tmp_path):
+    lines = []
+    config = small_config(workers=2, num_envs=3, chunk_steps=10, total_steps=601, log_every=1000)
+    train_on(InProcessRay(die_at_chunk=0), config, tmp_path / "run", monkeypatch, print_fn=lines.append)
+    assert not [line for line in lines if line.startswith("note:")], lines
+    checkpoint = final(tmp_path / "run")
+    assert checkpoint.step == 601 and len(checkpoint.replay()["data"]) == 601
+
+
 # ----------------------------------------------------------------------------- with Ray, on loopback
 
 FLAGS = ["--workers", "2", "--total-steps", "2000", "--learning-starts", "300", "--actor-hidden", "32", "32",
@@ -249,3 +360,49 @@ def test_a_distributed_run_resumes_with_fresh_workers(tmp_path):
     assert int(checkpoint.arrays[".agent.updates"]) == 2000 - 300 + 1
     assert [r["step"] for r in csv_rows(run, "eval")] == ["1000", "2000"]  # the 1200 final evaluation is cut
     assert ddpgx.Config.load(run / "config.json").workers == 2
+
+
+def marked_processes(mark: str) -> list[int]:
+    """The PIDs of the processes whose environment carries DDPGX_TEST_MARK=mark: a run's learner
+    and everything it started (Ray's processes inherit the learner's environment)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if f"DDPGX_TEST_MARK={mark}".encode() in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])
+def test_ctrl_c_while_ray_starts_stops_everything_it_started(tmp_path, delay):
+    """Ctrl-C `delay` seconds after Ray's session directory appears (Ray starting, or just started):
+    the learner exits with 130 ("interrupted"), not killed by a signal, and leaves neither the
+    directory nor a process behind."""
+    mark = f"{os.getpid()}-{time.time_ns()}"
+    learner_process = subprocess.Popen(
+        in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", "train", "--run-dir", str(tmp_path / "run"), *FLAGS),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "DDPGX_TEST_MARK": mark},
+        start_new_session=True)  # its own process group, as a terminal's foreground job
+    session = f"/tmp/ddpgx-ray-{learner_process.pid}"  # unshare and sh exec: the learner keeps the PID
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists(session):
+            assert time.time() < deadline and learner_process.poll() is None, learner_process.communicate()
+            time.sleep(0.02)
+        time.sleep(delay)
+        os.killpg(learner_process.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+        out, err = learner_process.communicate(timeout=300)
+    finally:
+        if learner_process.poll() is None:
+            learner_process.kill()
+    assert learner_process.returncode == 130, (learner_process.returncode, out[-3000:], err[-3000:])
+    assert "interrupted" in out + err
+    assert not os.path.exists(session)
+    deadline = time.time() + 5
+    while marked_processes(mark) and time.time() < deadline:
+        time.sleep(0.1)
+    assert marked_processes(mark) == []

@@ -21,7 +21,8 @@ _EXPORTS = {
     "ddpgx.export": ("ExportError", "export_onnx", "export_numpy"),
     "ddpgx.presets": ("PRESETS", "from_preset"),
     "ddpgx.rundir": ("RunLocked", "find_run"),
-    "ddpgx.loop": ("TrainResult", "build_agent", "train", "resume"),
+    "ddpgx.learner": ("TrainResult", "build_agent"),
+    "ddpgx.loop": ("train", "resume"),
     "ddpgx.sweeps": ("sweep", "load_spec"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

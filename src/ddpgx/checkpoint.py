@@ -3,7 +3,7 @@
 A checkpoint is a directory `checkpoints/step_<step>/` holding
     meta.json    format version, ddpgx version, step, config, the number of rows of each log file
                  at this step, observation shape, action bounds, the actor's and critic's type
-    state.npz    the seed's loop state (`loop.SeedState`), every array by its pytree path: agent
+    state.npz    the seed's loop state (`learner.SeedState`), every array by its pytree path: agent
                  parameters, targets, optimizer states, the exploration key, noise state, current
                  observations, episode counters, recent returns, the last update's metrics
     envs.pkl     the environments' state (physics, RNGs, time-limit counters)

@@ -175,8 +175,9 @@ class Config:
     sync: bool = option(False, "With workers: collect in lockstep rounds, so that the same seed gives the same "
                                "parameters (the default, asynchronous collection does not).")
     chunk_steps: int = option(64, "With workers: steps of each environment in one chunk of transitions a worker sends.")
-    worker_noise_spread: float = option(0.0, "With workers: worker i of N explores with noise_sigma ** (1 + spread * "
-                                             "i / (N - 1)), as Ape-X spreads epsilon (0: every worker uses noise_sigma).")
+    worker_noise_spread: float = option(0.0, "With workers: worker i of N explores with noise_sigma * 0.4 ** (spread "
+                                             "* i / (N - 1)), as Ape-X spreads epsilon (Horgan et al. 2018: 0.4 ** (1 "
+                                             "+ 7 i / (N - 1))); 0: every worker uses noise_sigma.")
 
     # --- evaluation, logging, checkpoints ---
     eval_every: int = option(5_000, "Noise-free evaluation every this many steps (0: only the final one; Fujimoto et "

@@ -17,9 +17,9 @@ from ddpgx.normalization import MeanStd, ObsNormalizer
 from ddpgx.rundir import seed_dirs
 
 ACTOR = ".agent.actor"
-"""Where a checkpoint's state.npz keeps the actor's parameters (the path of `loop.SeedState.agent.actor`)."""
+"""Where a checkpoint's state.npz keeps the actor's parameters (the path of `learner.SeedState.agent.actor`)."""
 OBS_STATS = ".obs_stats"
-"""Where it keeps the observation statistics (`loop.SeedState.obs_stats`), when the run normalizes observations."""
+"""Where it keeps the observation statistics (`learner.SeedState.obs_stats`), when the run normalizes observations."""
 
 
 class Policy:

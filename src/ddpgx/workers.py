@@ -4,16 +4,18 @@ The layout of Ape-X (Horgan et al. 2018) and D4PG (Barth-Maron et al. 2018): man
 of one learner, so that a slow simulator's time overlaps learning.
 
 Who owns what:
-- A worker (`RolloutWorker`, a Ray actor) owns its environments (`num_envs` per seed, for every
-  seed of the run), its exploration noise and its random stream. It acts with numpy alone (the
-  actor as plain dense layers, `numpy_policy`), so it never starts JAX, and returns chunks:
-  `chunk_steps` steps of each of its environments as packed float32 rows (`replay.pack`), the
-  episodes that ended, and the version of the actor that acted.
+- A rollout worker (`Rollout`, run as a Ray actor by `WorkerPool`) owns its environments
+  (`num_envs` per seed, for every seed of the run), its exploration noise and its random stream.
+  It acts with numpy alone (the actor as plain dense layers, `numpy_policy`), so it never starts
+  JAX, and returns chunks: `chunk_steps` steps of each of its environments as packed float32 rows
+  (`replay.pack`), the episodes that ended, and the version of the actor that acted.
 - The learner (the process that called `train`) owns the replay buffer, the agent, the jitted
-  update and the run directory. It inserts chunks, runs the gradient steps the replay ratio asks
-  for (`updates_due`), sends the actor, logs, evaluates and checkpoints: `loop.Training`, the same
-  machinery as the single-process loop. A chunk that would pass `total_steps` is cut, so a run
-  ends at exactly `total_steps` transitions per seed.
+  update and the run directory. It inserts chunks, makes the learning steps the replay ratio asks
+  for (`updates_due`, `learner.learn_step`: the single-process loop's), sends the actor, logs,
+  evaluates and checkpoints (`learner.Training`, the single-process loop's machinery). A chunk is
+  inserted in pieces cut at the steps where the single-process loop logs, evaluates or
+  checkpoints, and at `total_steps`: those come at the same steps, and a run ends at exactly
+  `total_steps` transitions per seed.
 What travels: the actor's layers, one `ray.put` per send, once `sync_every` gradient steps have
 passed since the last; the chunks back. At most two chunks per worker are in flight.
 
@@ -29,22 +31,31 @@ stays exact.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ddpgx.config import Config, ConfigError
+from ddpgx.config import Config
 from ddpgx.envs import EnvFactory, Envs
 from ddpgx.noise import make_noise, reset as reset_noise
 from ddpgx.numpy_policy import NumpyPolicy
 from ddpgx.replay import pack
 
+if TYPE_CHECKING:
+    from ddpgx.learner import Training
+
 WORKER_STREAM = 3
 """The workers' random streams: SeedSequence([seed, WORKER_STREAM, worker, start]) (0 trains, 1
 evaluates, 2 samples the replay buffer)."""
 IN_FLIGHT = 2
+NOISE_SPREAD_BASE = 0.4
+"""With `worker_noise_spread` A, worker i of N explores with noise_sigma * 0.4 ** (A * i / (N - 1)):
+Ape-X's epsilon_i = 0.4 ** (1 + A * i / (N - 1)) (Horgan et al. 2018, A = 7) when noise_sigma is
+0.4; whatever noise_sigma is, worker 0 keeps it and the others explore less."""
 
 
 class Chunk(NamedTuple):
@@ -69,8 +80,7 @@ class Rollout:
         streams = [np.random.SeedSequence([seed, WORKER_STREAM, worker, start]) for seed in seeds]
         self.rngs = [np.random.default_rng(stream) for stream in streams]  # each seed's own
         self.obs = self.envs.reset([int(stream.generate_state(1)[0]) for stream in streams], stream=WORKER_STREAM)
-        spread = config.worker_noise_spread * worker / (workers - 1) if workers > 1 else 0.0
-        self.noise = make_noise(config.noise, config.noise_sigma ** (1.0 + spread), config.ou_theta, config.ou_dt)
+        self.noise = make_noise(config.noise, worker_sigma(config, worker, workers), config.ou_theta, config.ou_dt)
         S, E, A = len(seeds), config.num_envs, self.envs.action_dim
         self.noise_state = np.zeros((S * E, A), np.float32)
         self.done = np.zeros((S, E), bool)
@@ -86,7 +96,7 @@ class Rollout:
 
     def collect(self, steps: int, random: bool) -> Chunk:
         """`steps` steps of every environment: uniformly random actions, or the actor's with noise,
-        clipped to [-1, 1] (as `loop.step_functions.act`)."""
+        clipped to [-1, 1] (as `learner.step_functions`' `act`)."""
         S, E, A = self.obs.shape[0], self.obs.shape[1], self.envs.action_dim
         rows, episodes = [], []
         for t in range(steps):
@@ -115,18 +125,46 @@ class Rollout:
         self.envs.close()
 
 
+def worker_sigma(config: Config, worker: int, workers: int) -> float:
+    """The noise scale of worker `worker` of `workers`: spread over the workers by NOISE_SPREAD_BASE."""
+    spread = config.worker_noise_spread * worker / (workers - 1) if workers > 1 else 0.0
+    return config.noise_sigma * NOISE_SPREAD_BASE ** spread
+
+
 def updates_due(inserted: int, learning_starts: int, replay_ratio: float, done: int) -> int:
-    """Gradient steps owed after `inserted` transitions per seed, `done` of them made: the replay
-    ratio counted from the `learning_starts`-th transition on, as the single-process loop's first
-    update follows that transition."""
-    if inserted < learning_starts:
+    """Gradient steps owed after `inserted` transitions per seed, `done` of them made: as many as the
+    single-process loop makes at `replay_ratio` gradient steps per transition. That loop first
+    learns right after transition `first` = max(learning_starts, 1), then after each one (a whole
+    ratio r: `gradient_steps=r`) or after each multiple of k (a ratio of 1/k: `train_freq=k`); after
+    n transitions both have made floor(ratio * n) - floor(ratio * (first - 1))."""
+    first = max(learning_starts, 1)
+    if inserted < first:
         return 0
-    return max(0, int(replay_ratio * (inserted - learning_starts + 1)) - done)
+    return max(0, _floor(replay_ratio * inserted) - _floor(replay_ratio * (first - 1)) - done)
 
 
-def cut(chunk: Chunk, keep: int, num_seeds: int) -> Chunk:
-    """The first `keep` transitions per seed of a chunk, with the episodes that ended among them."""
-    return chunk._replace(rows=chunk.rows[:, :keep], episodes=[e for e in chunk.episodes if e[4] < keep])
+def _floor(x: float) -> int:
+    # a ratio such as 0.29 is not exact in binary: 0.29 * 100 is 28.999999999999996
+    return math.floor(x + 1e-9)
+
+
+def cut(chunk: Chunk, start: int, stop: int) -> Chunk:
+    """Transitions `start` to `stop` (per seed) of a chunk, with the episodes that ended among them."""
+    return chunk._replace(rows=chunk.rows[:, start:stop],
+                          episodes=[e[:4] + (e[4] - start,) for e in chunk.episodes if start <= e[4] < stop])
+
+
+def pieces(chunk: Chunk, step: int, config: Config) -> list[Chunk]:
+    """A chunk inserted after `step` transitions, cut at `total_steps` and at the steps where the
+    single-process loop logs, evaluates and checkpoints (multiples of `log_every`, `eval_every`,
+    `checkpoint_every`), so that these happen at the same steps as in that loop."""
+    stop = min(step + chunk.rows.shape[1], config.total_steps)
+    if stop <= step:
+        return []
+    ends = {stop} | {k for every in (config.log_every, config.eval_every, config.checkpoint_every) if every > 0
+                     for k in range((step // every + 1) * every, stop, every)}
+    bounds = [step, *sorted(ends)]
+    return [cut(chunk, a - step, b - step) for a, b in zip(bounds, bounds[1:])]
 
 
 # ----------------------------------------------------------------------------- with Ray
@@ -223,15 +261,16 @@ class WorkerPool:
             self.ray.kill(worker)
 
 
-def collect_and_learn(t: Any, stop_requested: Any) -> None:
-    """The learner's loop: insert chunks, learn as the replay ratio asks, send the actor, and let
-    `t` (a `loop.Training`) log, evaluate and checkpoint. `stop_requested()` ends it early."""
-    import jax
+def collect_and_learn(t: Training, stop_requested: Callable[[], bool]) -> None:
+    """The learner's loop: insert chunks, make the learning steps the replay ratio asks for
+    (`learner.learn_step`), send the actor, and let `t` log, evaluate and checkpoint, until
+    `total_steps` or `stop_requested()`."""
+    import jax  # imported here: a worker process imports this module and never starts JAX
 
+    from ddpgx import learner
     from ddpgx.export import actor_layers
-    from ddpgx.loop import check_finite_metrics, count_episodes, minibatches, take
 
-    config, seeds, fns, buffer = t.config, t.seeds, t.fns, t.buffer
+    config, seeds, buffer = t.config, t.seeds, t.buffer
     S, G = len(seeds), config.gradient_steps
     actor_module = t.agent.actor.module
     state, step = t.state, t.step
@@ -239,7 +278,7 @@ def collect_and_learn(t: Any, stop_requested: Any) -> None:
     try:
         def send() -> tuple[Any, int]:
             actor = jax.device_get(state.agent.actor)
-            layers = [actor_layers(actor_module, take(actor, s)) for s in range(S)]
+            layers = [actor_layers(actor_module, learner.take(actor, s)) for s in range(S)]
             return pool.ray.put(layers), int(np.asarray(state.agent.updates)[0])
 
         layers, version = send()
@@ -263,28 +302,19 @@ def collect_and_learn(t: Any, stop_requested: Any) -> None:
                             request(w)
                     continue
                 request(chunks[0].worker)
-            for chunk in chunks:
-                if chunk is None or step >= config.total_steps:
-                    continue
-                chunk = cut(chunk, config.total_steps - step, S) if step + chunk.rows.shape[1] > config.total_steps \
-                    else chunk
-                buffer.add_rows(chunk.rows)
-                previous, step = step, step + chunk.rows.shape[1]
-                finished = [e[:4] for e in chunk.episodes]
-                state = count_episodes(state, finished)
-                t.log_episodes(step, finished)
-                updates = int(np.asarray(state.agent.updates)[0])
-                while updates_due(step, config.learning_starts, config.replay_ratio, updates) >= G:
-                    rows, index = minibatches(buffer, state, seeds, updates, (G, config.batch_size), config)
-                    agent_state, metrics, _, _, _, td_errors = fns.learn(
-                        state.agent, rows, state.noise, None, None, state.obs, state.done, state.explore_key,
-                        np.uint32(updates), False)
-                    state = state._replace(agent=agent_state, metrics=check_finite_metrics(metrics, step, seeds))
-                    if buffer.priorities is not None:
-                        buffer.priorities.update(index, np.asarray(td_errors))
-                    updates += G
-                if updates - version >= config.sync_every:
-                    layers, version = send()
-                t.after_step(previous, step, state)
+            for chunk in filter(None, chunks):  # None: the worker died
+                for piece in pieces(chunk, step, config):
+                    buffer.add_rows(piece.rows)
+                    previous, step = step, step + piece.rows.shape[1]
+                    finished = [e[:4] for e in piece.episodes]
+                    state = learner.count_episodes(state, finished)
+                    t.log_episodes(step, finished)
+                    updates = int(np.asarray(state.agent.updates)[0])
+                    while updates_due(step, config.learning_starts, config.replay_ratio, updates) >= G:
+                        state = learner.learn_step(t.fns, buffer, state, seeds, config, step, draw=updates, updates=G)
+                        updates += G
+                    if updates - version >= config.sync_every:
+                        layers, version = send()
+                    t.after_step(previous, step, state)
     finally:
         pool.stop()
