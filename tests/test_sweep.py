@@ -52,8 +52,8 @@ cpus_per_trial: 1
     assert (config.env_id, config.seed, config.total_steps, config.eval_every, config.actor_lr, config.batch_size,
             config.actor_hidden, config.critic_hidden) == ("HalfCheetah-v5", 1, 100000, 5000, 5e-4, 128, (64, 64), (400, 300))
     assert config.learning_starts == 10_000  # the task's default, as `ddpgx train` gives it
-    with_asha = load_spec(spec_dict(scheduler={"asha": {"grace_period": 2000}}))
-    assert with_asha.scheduler == Asha(2000, 3.0)
+    with_asha = load_spec(spec_dict(scheduler={"asha": {"grace_period": 200}}))
+    assert with_asha.scheduler == Asha(200, 3.0)
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -63,7 +63,7 @@ cpus_per_trial: 1
     ({"preset": "papr"}, "preset: unknown preset 'papr': choose one of default, paper, td3-paper, extended"),
     ({"config": {"learning_rate": 1e-3}}, "config.learning_rate: unknown Config field; known fields are"),
     ({"config": {"seed": 3}}, "config.seed: is set by the spec's tasks and seeds, not as a field"),
-    ({"search": {"tau": [0.005, 2.0]}}, "task Pendulum-v1, preset default: invalid tau=2.0: must be in (0, 1]"),
+    ({"search": {"tau": [0.005, 2.0]}}, "task Pendulum-v1, preset default, tau=2: invalid tau=2.0: must be in (0, 1]"),
     ({"search": {"tau": {"normal": [0, 1]}}}, "search.tau: give a list (a grid), or one of {choice"),
     ({"search": {"tau": {"uniform": [0.1, 0.01]}}}, "search.tau.uniform: needs low < high"),
     ({"search": {"actor_lr": {"loguniform": [0.0, 1e-3]}}}, "needs low < high, both positive"),

@@ -50,7 +50,7 @@ def write_spec(path: Path, **changes) -> Path:
 def test_the_namespace_is_loopback_only_and_ray_stays_on_127_0_0_1():
     script = ("from ddpgx import cluster; c = cluster.start(num_cpus=1); print(cluster.node_addresses()); "
               "import ray; print(ray.get(ray.remote(lambda: 1 + 1).remote())); cluster.stop(c); "
-              "print(len(cluster.ray_processes(c.tag, c.temp_dir)))")
+              "print(len(cluster.session_processes(c.tag, c.processes)))")
     done = subprocess.run(in_loopback_namespace(sys.executable, "-c", script), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -63,11 +63,11 @@ def cores_no_other_process_holds() -> int:
     """How many of this machine's core slots (`cluster.pin_cpus`) are free now."""
     import fcntl
 
-    from ddpgx.cluster import CPU_SLOTS
+    from ddpgx.cluster import cpu_slots
 
     free = 0
     for core in sorted(os.sched_getaffinity(0)):
-        path = CPU_SLOTS / f"cpu{core}"
+        path = cpu_slots() / f"cpu{core}"
         if not path.exists():
             free += 1
             continue
@@ -175,14 +175,14 @@ def test_a_killed_driver_is_resumed(tmp_path):
     sweep.send_signal(signal.SIGKILL)
     sweep.communicate(timeout=60)
     driver = json.loads((tmp_path / "sweep" / "driver.json").read_text())
-    from ddpgx.cluster import ray_processes
+    from ddpgx.cluster import session_processes
 
-    assert ray_processes(driver["tag"], driver["temp_dir"])  # Ray's agents outlive the driver
+    assert session_processes(driver["tag"], driver["processes"])  # Ray's agents outlive the driver
     done = ddpgx("sweep", spec, "--storage-path", tmp_path, "--resume")
     assert "3 trials, 0 failed" in done.stdout
     rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
     assert len(rows) == 3 and all(int(r["step"]) == 3000 for r in rows)
-    assert ray_processes(driver["tag"], driver["temp_dir"]) == []  # the dead driver's, stopped by PID
+    assert session_processes(driver["tag"], driver["processes"]) == []  # the dead driver's, stopped by PID
     assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] != driver["tag"]
 
 
