@@ -511,12 +511,12 @@ def check_resources(spec: Spec) -> None:
 
     cpus, gpus = local_cpus(), local_gpus()
     if spec.cpus_per_trial > cpus:
-        raise SpecError(f"cpus_per_trial: a trial asks for {spec.cpus_per_trial:g} CPUs and this machine has {cpus}: "
-                        f"lower cpus_per_trial, or join a cluster that has them (--address)")
+        raise SpecError(f"cpus_per_trial={spec.cpus_per_trial:g} is more than this machine's {cpus} CPUs: lower it, "
+                        f"or join a cluster that has them (--address)")
     if spec.gpus_per_trial > gpus:
-        raise SpecError(f"gpus_per_trial: a trial asks for {spec.gpus_per_trial:g} GPUs and this machine has {gpus} "
-                        f"(counted from CUDA_VISIBLE_DEVICES, or else NVIDIA's driver): lower gpus_per_trial, or join "
-                        f"a cluster that has them (--address)")
+        raise SpecError(f"gpus_per_trial={spec.gpus_per_trial:g} is more than this machine's {gpus} GPUs (counted from "
+                        f"CUDA_VISIBLE_DEVICES, or else from NVIDIA's driver): lower it, or join a cluster that has "
+                        f"them (--address)")
 
 
 def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "sweeps", *, address: str | None = None,
