@@ -11,14 +11,16 @@ directory exactly, so it ends where it would have.
     SWEEP_DIR = STORAGE_PATH/NAME/
       spec.json            the spec, as parsed
       .lock                held by the driver; a second driver is refused
-      driver.json          the driver's PID and Ray tag, for `--resume` after it died
+      driver.json          the driver's PID, its Ray session's tag and services, for `--resume` after it died
+      outcomes.json        how each trial that ended ended (completed, or failed), as the driver saw it
       tune/                Tune's experiment (its state, its trials' results)
       runs/<trial>/        each trial's ddpgx run directory (`ddpgx eval`, `plot`, `export` work on it)
       trials/<trial>.json  each trial's task, preset and parameters
       results.md, results.csv, curves.png    the report (`report`)
 
 The spec and the trial function need no Ray (tests drive `run_trial` with a fake report); only
-`sweep` starts Ray, through `cluster.py`, before anything computes with JAX.
+`sweep` starts Ray, through `cluster.py`, once the spec is checked whole (`load_spec`) and fits
+this machine (`check_resources`).
 """
 
 from __future__ import annotations
@@ -563,8 +565,9 @@ def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "
         finally:
             cluster.stop(ray_cluster)
         table = report(sweep_dir, print_fn=print_fn)
-        unfinished = len(results) - sum(row["status"] != "unfinished" for row in table)  # some never began
-        if interrupted:
+        unfinished = 0
+        if interrupted:  # the trials not in the table never began
+            unfinished = len(results) - sum(row["status"] != "unfinished" for row in table)
             print_fn(f"the sweep was interrupted: {unfinished} of {len(results)} trials unfinished")
         return SweepResult(sweep_dir, len(results), results.num_errors, table, interrupted, unfinished)
     finally:
@@ -621,13 +624,14 @@ class _Interrupt:
         self.previous = None
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.usr1 = signal.getsignal(signal.SIGUSR1)  # Tune's stop, once its run begins
         return self
 
     def _handle(self, sig: int, frame: Any) -> None:
         import signal
 
         tune_stop = signal.getsignal(signal.SIGUSR1)
-        if self.requested or not callable(tune_stop):  # a second Ctrl-C, or Tune not yet running
+        if self.requested or tune_stop is self.usr1 or not callable(tune_stop):  # a second Ctrl-C, or Tune not yet running
             raise KeyboardInterrupt
         self.requested = True
         self.print_fn("interrupted: stopping the trials and saving the sweep (Ctrl-C again to stop at once)")
@@ -642,6 +646,7 @@ class _Interrupt:
 
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+            signal.signal(signal.SIGUSR1, self.usr1)  # no stale stop of this run for the next one
         self.logger.removeFilter(self._no_restore_hint)
         if self.environ is None:
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
