@@ -198,3 +198,21 @@ def test_a_local_sweep_that_asks_for_more_than_the_machine_has_is_refused_before
     assert not (tmp_path / "s").exists()
     ray = sys.modules.get("ray")
     assert ray is None or not ray.is_initialized()
+
+
+def test_a_ray_that_this_process_already_runs_is_left_alone(monkeypatch):
+    class RunningRay:
+        shut_down = False
+
+        def is_initialized(self):
+            return True
+
+        def shutdown(self):
+            self.shut_down = True
+
+    ray = RunningRay()
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    environ = dict(os.environ)
+    with pytest.raises(ClusterError, match=r"Ray already runs in this process \(ray.init\): call ray.shutdown\(\) first"):
+        cluster.start()
+    assert not ray.shut_down and dict(os.environ) == environ

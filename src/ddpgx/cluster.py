@@ -110,6 +110,9 @@ def start(address: str | None = None, num_cpus: int | None = None, num_gpus: int
           join_timeout_s: float | None = None) -> Cluster:
     """Start a local Ray on 127.0.0.1 (address None) or join the cluster at `address` (HOST:PORT),
     giving up after `join_timeout_s` (default JOIN_TIMEOUT_S) if its head does not answer."""
+    running = sys.modules.get("ray")
+    if running is not None and running.is_initialized():  # not ours to start, nor to stop
+        raise ClusterError("Ray already runs in this process (ray.init): call ray.shutdown() first")
     if address is not None:
         wait_for_head(address, JOIN_TIMEOUT_S if join_timeout_s is None else join_timeout_s)
     settings = {"RAY_USAGE_STATS_ENABLED": "0"}
