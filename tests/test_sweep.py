@@ -2,6 +2,7 @@
 trial, and the report (rliable's statistics). tests/test_sweep_ray.py runs real sweeps on Ray."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -52,8 +53,8 @@ cpus_per_trial: 1
     assert (config.env_id, config.seed, config.total_steps, config.eval_every, config.actor_lr, config.batch_size,
             config.actor_hidden, config.critic_hidden) == ("HalfCheetah-v5", 1, 100000, 5000, 5e-4, 128, (64, 64), (400, 300))
     assert config.learning_starts == 10_000  # the task's default, as `ddpgx train` gives it
-    with_asha = load_spec(spec_dict(scheduler={"asha": {"grace_period": 2000}}))
-    assert with_asha.scheduler == Asha(2000, 3.0)
+    with_asha = load_spec(spec_dict(scheduler={"asha": {"grace_period": 200}}))
+    assert with_asha.scheduler == Asha(200, 3.0)
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -63,7 +64,7 @@ cpus_per_trial: 1
     ({"preset": "papr"}, "preset: unknown preset 'papr': choose one of default, paper, td3-paper, extended"),
     ({"config": {"learning_rate": 1e-3}}, "config.learning_rate: unknown Config field; known fields are"),
     ({"config": {"seed": 3}}, "config.seed: is set by the spec's tasks and seeds, not as a field"),
-    ({"search": {"tau": [0.005, 2.0]}}, "task Pendulum-v1, preset default: invalid tau=2.0: must be in (0, 1]"),
+    ({"search": {"tau": [0.005, 2.0]}}, "task Pendulum-v1, preset default, tau=2: invalid tau=2.0: must be in (0, 1]"),
     ({"search": {"tau": {"normal": [0, 1]}}}, "search.tau: give a list (a grid), or one of {choice"),
     ({"search": {"tau": {"uniform": [0.1, 0.01]}}}, "search.tau.uniform: needs low < high"),
     ({"search": {"actor_lr": {"loguniform": [0.0, 1e-3]}}}, "needs low < high, both positive"),
@@ -75,12 +76,105 @@ cpus_per_trial: 1
     ({"scheduler": {"hyperband": {}}}, "scheduler: the one scheduler is asha"),
     ({"trainable": "sb3"}, "trainable: 'ddpgx', or 'module:function'"),
     ({"config": {"buffer_size": 10, "batch_size": 32}}, "invalid batch_size=32: is larger than buffer_size=10"),
+    # every one below ends before Ray starts, with one line that names the key
+    ({"preset": {"a": 1}}, "preset: unknown preset {'a': 1}: choose one of default"),
+    ({"preset": [["default"]]}, "preset: unknown preset ['default']: choose one of default"),
+    ({"preset": []}, "preset: list at least one preset"),
+    ({"preset": ["default", "default"]}, "preset: a preset is listed twice"),
+    ({"tasks": [["Pendulum-v1"]]}, "tasks: ['Pendulum-v1'] is not a Gymnasium id"),
+    ({"tasks": ["Pendulum-v1", "Pendulum-v1"]}, "tasks: a task is listed twice"),
+    ({"tasks": {"Pendulum-v1": [1]}}, "tasks.Pendulum-v1: must map field overrides"),
+    ({"trainable": "nosuch:f"}, "trainable: cannot load the trainable nosuch:f: No module named 'nosuch'"),
+    ({"trainable": "ddpgx.sweeps:nosuch"}, "trainable: cannot load the trainable ddpgx.sweeps:nosuch: module"),
+    ({"trainable": "ddpgx.sweeps:SPEC_KEYS"}, "trainable: the trainable ddpgx.sweeps:SPEC_KEYS is not a function"),
+    ({"config": {**SMALL, "noise_schedule": "linear"}, "search": {"noise_sigma": [0.3, 0.1],
+                                                                  "noise_sigma_final": [0.05, 0.2]}},
+     "noise_sigma=0.1, noise_sigma_final=0.2: invalid noise_sigma_final=0.2: is above noise_sigma=0.1"),
+    ({"search": {"noise_schedule": ["constant", "linear"], "noise_sigma": {"uniform": [0.1, 0.3]},
+                 "noise_sigma_final": {"choice": [0.05, 0.2]}}},
+     "noise_schedule=linear, noise_sigma=0.1, noise_sigma_final=0.2: invalid noise_sigma_final=0.2"),
+    ({"variants": [{}, {"noise_schedule": "linear"}], "search": {"noise_sigma_final": [0.0, 0.2]}},
+     "variants[1], noise_sigma_final=0.2: invalid noise_sigma_final=0.2: is above noise_sigma=0.1"),
+    ({"search": {"actor_lr": {"loguniform": ["1e-4", 1e-3]}}},
+     "search.actor_lr.loguniform: '1e-4' is text, not a number: YAML reads a number in exponent notation"),
+    ({"search": {"actor_lr": {"loguniform": [1e-4]}}}, "search.actor_lr.loguniform: must be [low, high], two numbers"),
+    ({"search": {"actor_lr": ["1e-4", 3e-4]}}, "search.actor_lr: '1e-4' is text, not a number"),
+    ({"config": {"critic_lr": "1e-3"}}, "config.critic_lr: '1e-3' is text, not a number: YAML reads"),
+    ({"variants": [{"tau": "5e-3"}]}, "variants[0].tau: '5e-3' is text, not a number"),
+    ({"config": {"workers": 2}}, "config.workers: a trial trains in one process of its own: rollout workers "
+                                 "(workers=2) cannot run inside it"),
+    ({"tasks": {"Pendulum-v1": {"workers": 1}}}, "tasks.Pendulum-v1.workers: a trial trains in one process"),
+    ({"variants": [{}, {"workers": 1}]}, "variants[1].workers: a trial trains in one process"),
+    ({"search": {"workers": [0, 2]}}, "search.workers: a trial trains in one process"),
+    ({"scheduler": {"asha": {"grace_period": 500}}}, "scheduler.asha.grace_period: 500 is above the longest trial's "
+                                                     "total_steps, 400: ASHA could never stop a trial"),
 ])
 def test_bad_specs_get_one_line_errors(changes, message):
     with pytest.raises(SpecError) as error:
         load_spec(spec_dict(**changes))
     assert message in str(error.value), str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_yamls_exponent_without_a_dot_is_named_in_the_error(tmp_path):
+    """YAML 1.1 (PyYAML) reads 1e-4 as the string '1e-4'; 1.0e-4 is a number."""
+    path = tmp_path / "spec.yaml"
+    path.write_text("name: lr\ntasks: [Pendulum-v1]\nsearch:\n  actor_lr: {loguniform: [1e-4, 1e-3]}\n")
+    with pytest.raises(SpecError, match=r"spec.yaml: search.actor_lr.loguniform: '1e-4' is text, not a number: .* "
+                                        r"write 1.0e-4"):
+        load_spec(path)
+    path.write_text("name: lr\ntasks: [Pendulum-v1]\nsearch:\n  actor_lr: {loguniform: [1.0e-4, 1.0e-3]}\n")
+    assert load_spec(path).search["actor_lr"] == Dimension("loguniform", (1e-4, 1e-3))
+
+
+def test_every_combination_of_searched_values_is_checked_and_the_check_is_bounded(monkeypatch):
+    """The invalid trial is the one combination of three fields among many: found through all
+    combinations, and through every three fields' combinations once there are more than
+    CHECK_LIMIT (which stays polynomial in the number of fields)."""
+    from ddpgx import sweeps
+
+    search = {"noise_schedule": ["constant", "linear"], "noise_sigma": [0.3, 0.2, 0.1],
+              "noise_sigma_final": [0.0, 0.05, 0.15], "tau": [0.005, 0.01, 0.02], "gamma": [0.98, 0.99],
+              "actor_lr": [1e-4, 3e-4], "critic_lr": [1e-4, 3e-4], "batch_size": [32, 64]}
+    message = r"noise_schedule=linear, noise_sigma=0\.1, noise_sigma_final=0\.15, .*: invalid noise_sigma_final=0\.15"
+    checked = []
+    original = sweeps.trial_config
+
+    def counting(*args, **kwargs):
+        checked.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sweeps, "trial_config", counting)
+    for limit, most in ((sweeps.CHECK_LIMIT, 2 * 3 * 3 * 3 * 2 ** 4), (10, 56 * 3 ** 3)):
+        monkeypatch.setattr(sweeps, "CHECK_LIMIT", limit)
+        checked.clear()
+        with pytest.raises(SpecError, match=message):
+            load_spec(spec_dict(search=search))
+        assert 0 < len(checked) <= most
+        fixed = {**search, "noise_sigma_final": [0.0, 0.05, 0.1]}
+        spec = load_spec(spec_dict(search=fixed))
+        names = list(fixed)
+        combinations = {tuple(point[n] for n in names) for _, _, _, point in sweeps.checked_values(spec)}
+        if limit == 10:  # every three fields see all their combinations
+            import itertools
+
+            for group in itertools.combinations(range(len(names)), 3):
+                for values in itertools.product(*(fixed[names[i]] for i in group)):
+                    assert any(all(c[i] == v for i, v in zip(group, values)) for c in combinations)
+            assert len(combinations) < math.prod(len(v) for v in fixed.values())
+
+
+def test_asha_runs_to_the_longest_trial_of_any_variant_or_searched_value():
+    from ddpgx.sweeps import longest_trial
+
+    spec = load_spec(spec_dict(variants=[{}, {"total_steps": 800}], scheduler={"asha": {"grace_period": 600}}))
+    assert longest_trial(spec) == 800
+    spec = load_spec(spec_dict(search={"total_steps": [400, 1200]}, scheduler={"asha": {"grace_period": 1000}}))
+    assert longest_trial(spec) == 1200
+    spec = load_spec(spec_dict(tasks={"Pendulum-v1": {}, "InvertedPendulum-v5": {"total_steps": 900}}))
+    assert longest_trial(spec) == 900
+    with pytest.raises(SpecError, match="grace_period: 1000 is above the longest trial's total_steps, 800"):
+        load_spec(spec_dict(variants=[{}, {"total_steps": 800}], scheduler={"asha": {"grace_period": 1000}}))
 
 
 def test_bad_spec_files(tmp_path):

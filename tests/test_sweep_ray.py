@@ -1,5 +1,7 @@
-"""Sweeps on a real Ray, each inside a loopback-only network namespace: a local sweep with ASHA, a
-trial whose worker is killed, a driver that is killed and resumed, and the nodes' addresses.
+"""Sweeps and cluster.py on a real Ray, each inside a loopback-only network namespace: a local sweep
+with ASHA, a trial whose worker is killed, a driver that is killed and resumed, a sweep stopped with
+Ctrl-C and resumed, the nodes' addresses, what a stop leaves alone, and Ray started twice in one
+process after JAX.
 
 Every command that starts Ray runs as `unshare -n sh -c 'ip link set lo up && exec CMD'`: even a
 wrong default could reach no address but 127.0.0.1. The namespace needs root (or user namespaces);
@@ -50,7 +52,7 @@ def write_spec(path: Path, **changes) -> Path:
 def test_the_namespace_is_loopback_only_and_ray_stays_on_127_0_0_1():
     script = ("from ddpgx import cluster; c = cluster.start(num_cpus=1); print(cluster.node_addresses()); "
               "import ray; print(ray.get(ray.remote(lambda: 1 + 1).remote())); cluster.stop(c); "
-              "print(len(cluster.ray_processes(c.tag, c.temp_dir)))")
+              "print(len(cluster.session_processes(c.tag, c.processes)))")
     done = subprocess.run(in_loopback_namespace(sys.executable, "-c", script), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -59,15 +61,105 @@ def test_the_namespace_is_loopback_only_and_ray_stays_on_127_0_0_1():
     assert {line.split()[1] for line in links.stdout.splitlines()} == {"lo"}
 
 
+def run_in_namespace(script: str, *args: str, timeout: float = 300) -> list:
+    """Run a Python script in the namespace; its last line of stdout, read as JSON."""
+    done = subprocess.run(in_loopback_namespace(sys.executable, "-c", script, *args), capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_stop_leaves_a_reader_of_rays_logs_alive_and_the_environment_as_it_was():
+    """A `tail -f` of raylet.out, started as from another terminal (without the session's tag),
+    survives the stop; afterwards the tag and the token are gone from the environment, so a process
+    started later is no target of a second stop of the same session (a --resume)."""
+    script = """
+import glob, json, os, subprocess, time
+from ddpgx import cluster
+names = (cluster.TAG, "RAY_AUTH_TOKEN", "RAY_AUTH_MODE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_USAGE_STATS_ENABLED")
+os.environ["RAY_USAGE_STATS_ENABLED"] = "1"  # a value of the user's, to be put back
+before = {name: os.environ.get(name) for name in names}
+c = cluster.start(num_cpus=1)
+import ray
+ray.get(ray.remote(lambda: 1).remote())  # a worker process too
+during = {name: os.environ.get(name) for name in names}
+log = os.path.realpath(glob.glob(c.temp_dir + "/session_latest/logs/raylet.out")[0])
+reader = subprocess.Popen(["tail", "-f", log], stdout=subprocess.DEVNULL,
+                          env={k: v for k, v in os.environ.items() if k != cluster.TAG})
+deadline = time.time() + 30
+while not any(os.readlink(f"/proc/{reader.pid}/fd/{fd}") == log for fd in os.listdir(f"/proc/{reader.pid}/fd")):
+    assert time.time() < deadline, "tail never opened the log"
+    time.sleep(0.05)
+cluster.stop(c)
+after = {name: os.environ.get(name) for name in names}
+later = subprocess.Popen(["sleep", "60"])  # inherits the environment after the stop
+cluster.stop_processes(c.tag, c.processes, c.temp_dir)  # as --resume stops a dead driver's session
+print(json.dumps({"reader": reader.poll(), "later": later.poll(), "left": cluster.session_processes(c.tag, c.processes),
+                  "tagged": during[cluster.TAG] == c.tag and during["RAY_AUTH_MODE"] == "token",
+                  "restored": after == before, "temp_dir": os.path.exists(c.temp_dir)}))
+reader.kill(); later.kill()
+"""
+    assert run_in_namespace(script) == {"reader": None, "later": None, "left": [], "tagged": True, "restored": True,
+                                        "temp_dir": False}
+
+
+def test_two_trainings_with_workers_in_one_process():
+    """A notebook: `ddpgx.train` with rollout workers twice in one interpreter. The second starts
+    Ray after JAX has computed (Ray forks and then execs its services); both finish."""
+    script = """
+import json, os, sys, warnings
+warnings.simplefilter("error", RuntimeWarning)  # JAX's warning about os.fork is not for Ray's fork-then-exec
+import ddpgx
+config = ddpgx.Config(total_steps=300, learning_starts=100, batch_size=32, buffer_size=2000, actor_hidden=(16, 16),
+                      critic_hidden=(16, 16), eval_every=0, eval_episodes=1, checkpoint_every=0, log_every=100,
+                      tensorboard=False, workers=1, chunk_steps=50)
+results = [ddpgx.train(config, os.path.join(sys.argv[1], name), progress=False, print_fn=lambda _: None)
+           for name in ("first", "second")]
+print(json.dumps([[r.step, r.interrupted, r.final_returns.shape[1]] for r in results]
+                 + [os.path.exists(f"/tmp/ddpgx-ray-{os.getpid()}"), "DDPGX_RAY_TAG" in os.environ]))
+"""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as runs:
+        assert run_in_namespace(script, runs, timeout=600) == [[300, False, 1], [300, False, 1], False, False]
+
+
+def test_ctrl_c_stops_a_sweep_that_then_resumes(tmp_path):
+    """Ctrl-C in the terminal (SIGINT to the driver's process group) once a trial has a checkpoint:
+    exit status 130, the trials named unfinished (not stopped, ASHA's word), the exact command
+    that resumes the sweep, and no hint to call Tune's Tuner.restore. That command then finishes
+    the trials."""
+    spec = write_spec(tmp_path / "spec.yaml", search={"tau": [0.005, 0.01]})
+    sweep = subprocess.Popen(in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", "sweep", str(spec),
+                                                   "--storage-path", str(tmp_path)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    runs = tmp_path / "sweep" / "runs"
+    wait_for(lambda: any(latest_step(d) >= 1000 for d in runs.glob("*")), 300, "a checkpoint")
+    os.killpg(sweep.pid, signal.SIGINT)
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 130, out[-3000:] + err[-3000:]
+    again = f"ddpgx sweep {spec} --storage-path {tmp_path} --resume"
+    assert f"resume with: {again}" in out and "Tuner.restore" not in out + err
+    assert "2 trials, 0 failed, 2 unfinished" in out
+    rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
+    assert rows and all(r["status"] == "unfinished" and r["stopped"] == "False" and int(r["step"]) < 3000 for r in rows)
+    assert "(unfinished)" in (tmp_path / "sweep" / "results.md").read_text()
+    assert "(stopped)" not in (tmp_path / "sweep" / "results.md").read_text()
+    done = ddpgx(*again.split()[1:])
+    assert "2 trials, 0 failed" in done.stdout and "unfinished" not in done.stdout
+    rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
+    assert len(rows) == 2 and all(r["status"] == "finished" and int(r["step"]) == 3000 for r in rows)
+
+
 def cores_no_other_process_holds() -> int:
     """How many of this machine's core slots (`cluster.pin_cpus`) are free now."""
     import fcntl
 
-    from ddpgx.cluster import CPU_SLOTS
+    from ddpgx.cluster import cpu_slots
 
     free = 0
     for core in sorted(os.sched_getaffinity(0)):
-        path = CPU_SLOTS / f"cpu{core}"
+        path = cpu_slots() / f"cpu{core}"
         if not path.exists():
             free += 1
             continue
@@ -101,7 +193,7 @@ def test_a_local_sweep_with_asha_writes_runs_and_a_table(tmp_path):
                         "actor_lr=0.003, noise_sigma=0.1", "actor_lr=0.003, noise_sigma=0.3"]
     for row in rows:  # each trial ran its two seeds at least to ASHA's grace period, each an ordinary run
         assert int(row["seeds"]) == 2 and 1000 <= int(row["step"]) <= 3000
-        assert (row["stopped"] == "True") == (int(row["step"]) < 3000)
+        assert (row["stopped"] == "True") == (int(row["step"]) < 3000) == (row["status"] == "stopped")
         for seed in (0, 1):
             steps = [int(r["step"]) for r in read_csv(sweep_dir / "runs" / row["trial"] / f"seed_{seed}" / "eval.csv")]
             assert steps == list(range(500, int(row["step"]) + 1, 500))
@@ -175,14 +267,14 @@ def test_a_killed_driver_is_resumed(tmp_path):
     sweep.send_signal(signal.SIGKILL)
     sweep.communicate(timeout=60)
     driver = json.loads((tmp_path / "sweep" / "driver.json").read_text())
-    from ddpgx.cluster import ray_processes
+    from ddpgx.cluster import session_processes
 
-    assert ray_processes(driver["tag"], driver["temp_dir"])  # Ray's agents outlive the driver
+    assert session_processes(driver["tag"], driver["processes"])  # Ray's agents outlive the driver
     done = ddpgx("sweep", spec, "--storage-path", tmp_path, "--resume")
     assert "3 trials, 0 failed" in done.stdout
     rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
     assert len(rows) == 3 and all(int(r["step"]) == 3000 for r in rows)
-    assert ray_processes(driver["tag"], driver["temp_dir"]) == []  # the dead driver's, stopped by PID
+    assert session_processes(driver["tag"], driver["processes"]) == []  # the dead driver's, stopped by PID
     assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] != driver["tag"]
 
 

@@ -179,10 +179,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ddpgx.sweeps import sweep
+    import shlex
 
-    result = sweep(args.spec, args.storage_path, address=args.address, resume=args.resume)
-    print(f"sweep saved in {result.sweep_dir}: {result.trials} trials, {result.errors} failed")
+    from ddpgx.sweeps import load_spec, sweep
+
+    again = ["ddpgx", "sweep", str(args.spec), "--storage-path", str(args.storage_path)] + \
+        (["--address", args.address] if args.address else []) + ["--resume"]
+    try:
+        result = sweep(args.spec, args.storage_path, address=args.address, resume=args.resume)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the trials began
+        started = (args.storage_path / load_spec(args.spec).name / "spec.json").exists()
+        print("ddpgx sweep: interrupted; " + (f"resume with: {shlex.join(again)}" if started else
+                                              "the sweep had not started"), file=sys.stderr)
+        return 130
+    print(f"sweep saved in {result.sweep_dir}: {result.trials} trials, {result.errors} failed"
+          + (f", {result.unfinished} unfinished" if result.interrupted else ""))
+    if result.interrupted:
+        print(f"resume with: {shlex.join(again)}")
+        return 130
     return 1 if result.errors else 0
 
 
@@ -215,9 +229,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ddpgx.plot import plot_runs
+    if len(args.run_dirs) == 1 and (args.run_dirs[0] / "spec.json").exists():  # a sweep
+        from ddpgx.sweeps import plot_sweep
 
-    out = plot_runs(args.run_dirs, args.out, args.title)
+        out = plot_sweep(args.run_dirs[0], args.out)
+    else:
+        from ddpgx.plot import plot_runs
+
+        out = plot_runs(args.run_dirs, args.out, args.title)
     print(f"wrote {out}")
     return 0
 

@@ -20,11 +20,12 @@ import dataclasses
 import json
 import math
 import numbers
-import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from ddpgx.files import write_json
 
 NoiseKind = Literal["gaussian", "ou", "param"]
 NoiseSchedule = Literal["constant", "linear", "exponential"]
@@ -325,10 +326,7 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         """Write the config as JSON, atomically: a crash leaves the old file or the new one."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> Config:

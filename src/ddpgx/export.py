@@ -25,7 +25,6 @@ shapes from the default actor's for its config; a Policy, when its actor is not 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,6 +34,7 @@ import numpy as np
 from ddpgx import checkpoint as ckpt
 from ddpgx import numpy_policy
 from ddpgx.checkpoint import CheckpointError
+from ddpgx.files import write_atomically
 from ddpgx.networks import Actor
 from ddpgx.policy import ACTOR, Policy, load_policy
 from ddpgx.rundir import seed_dirs
@@ -175,19 +175,6 @@ def actor_layers(actor: Actor, variables: Any, normalizer: Any = None) -> list[t
     return [(k.astype(np.float32), b.astype(np.float32)) for k, b in dense]
 
 
-def _write_atomically(path: Path, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def export_numpy(source: str | Path | Policy, path: str | Path) -> Path:
     """Write the policy of `source` (a run directory, a checkpoint directory or a Policy) as an .npz
     file for `ddpgx.numpy_policy.load`."""
@@ -209,7 +196,7 @@ def export_numpy(source: str | Path | Policy, path: str | Path) -> Path:
         output_activation=np.array("tanh"), batch_norm=np.array(folded.batch_norm), env_id=np.array(folded.env_id),
         ddpgx_version=np.array(__version__), step=np.array(folded.step), format=np.array(numpy_policy.FORMAT),
     )
-    return _write_atomically(path, lambda f: np.savez(f, **arrays))
+    return write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def import_onnx() -> Any:
@@ -285,7 +272,7 @@ def export_onnx(source: str | Path | Policy, path: str | Path) -> Path:
     """Write the policy of `source` (a run directory, a checkpoint directory or a Policy) as an ONNX model."""
     import_onnx()  # before reading the run: fail early
     model = onnx_model(fold(source))
-    return _write_atomically(path, lambda f: f.write(model.SerializeToString()))
+    return write_atomically(path, lambda f: f.write(model.SerializeToString()))
 
 
 def export(source: str | Path | Policy, format: str, path: str | Path | None = None) -> Path:

@@ -1,4 +1,5 @@
-"""Learning curves: `eval.csv` of one or several runs drawn to a PNG."""
+"""Learning curves: `eval.csv` of one or several runs drawn to a PNG. Knows runs, not sweeps: a
+sweep's report draws its trials with these functions (`sweeps.plot_sweep`)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def draw_curves(ax, steps: np.ndarray, returns: np.ndarray, label: str) -> None:
     ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
 
 
-def _figure(panels: int):
+def new_figure(panels: int):
+    """A figure of `panels` axes side by side (matplotlib's Agg backend: no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +60,8 @@ def _figure(panels: int):
     return plt, fig, list(axes[0])
 
 
-def _finish(plt, fig, axes, titles: list[str], out: Path) -> Path:
+def finish_figure(plt, fig, axes, titles: list[str], out: Path) -> Path:
+    """Label and title every axis, write the figure to `out` as a PNG and close it."""
     for ax, title in zip(axes, titles):
         ax.set_xlabel("environment steps")
         ax.set_ylabel("noise-free evaluation return")
@@ -86,28 +89,9 @@ def plot_curves(curves: list[tuple[str, np.ndarray, np.ndarray]], out: Path, tit
 
 
 def plot_runs(run_dirs: list[Path], out: Path, title: str | None = None, labels: list[str] | None = None) -> Path:
-    """One line per run, labelled with its directory's name unless `labels` are given (a sweep
-    directory: one panel per task, one line per trial)."""
-    if len(run_dirs) == 1 and (Path(run_dirs[0]) / "spec.json").exists():
-        return plot_sweep(Path(run_dirs[0]), out)
-    plt, fig, (ax,) = _figure(1)
+    """One line per run, labelled with its directory's name unless `labels` are given. (A sweep's
+    curves, one panel per task, are `sweeps.plot_sweep`.)"""
+    plt, fig, (ax,) = new_figure(1)
     for run_dir, label in zip(run_dirs, labels or [Path(d).name for d in run_dirs]):
         draw_run(ax, Path(run_dir), label)
-    return _finish(plt, fig, [ax], [title or "ddpgx learning curves"], out)
-
-
-def plot_sweep(sweep_dir: Path, out: Path) -> Path:
-    """A sweep's learning curves: one panel per task, one line (mean over seeds) per trial."""
-    from ddpgx.sweeps import label, trial_rows, varying_keys
-
-    rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
-    if not rows:
-        raise ConfigError(f"{sweep_dir} has no evaluated trial yet")
-    varying = varying_keys(rows)
-    tasks = sorted({r["task"] for r in rows})
-    plt, fig, axes = _figure(len(tasks))
-    for ax, task in zip(axes, tasks):
-        for r in rows:
-            if r["task"] == task:
-                draw_run(ax, r["run_dir"], label(r, varying))
-    return _finish(plt, fig, axes, tasks, out)
+    return finish_figure(plt, fig, [ax], [title or "ddpgx learning curves"], out)

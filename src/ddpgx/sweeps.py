@@ -11,14 +11,16 @@ directory exactly, so it ends where it would have.
     SWEEP_DIR = STORAGE_PATH/NAME/
       spec.json            the spec, as parsed
       .lock                held by the driver; a second driver is refused
-      driver.json          the driver's PID and Ray tag, for `--resume` after it died
+      driver.json          the driver's PID, its Ray session's tag and services, for `--resume` after it died
+      outcomes.json        how each trial that ended ended (completed, or failed), as the driver saw it
       tune/                Tune's experiment (its state, its trials' results)
       runs/<trial>/        each trial's ddpgx run directory (`ddpgx eval`, `plot`, `export` work on it)
       trials/<trial>.json  each trial's task, preset and parameters
       results.md, results.csv, curves.png    the report (`report`)
 
 The spec and the trial function need no Ray (tests drive `run_trial` with a fake report); only
-`sweep` starts Ray, through `cluster.py`, before anything computes with JAX.
+`sweep` starts Ray, through `cluster.py`, once the spec is checked whole (`load_spec`) and fits
+this machine (`check_resources`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpgx.config import Config, ConfigError
+from ddpgx.files import write_json
 from ddpgx.presets import PRESETS, from_preset
 
 SPEC_KEYS = ("name", "tasks", "preset", "config", "variants", "search", "seeds", "first_seed", "samples",
@@ -158,26 +161,39 @@ def _parse(raw: dict[str, Any], where: str) -> Spec:
     if isinstance(tasks, str):
         tasks = [tasks]
     if isinstance(tasks, list):
+        for task in tasks:
+            if not isinstance(task, str) or not task:
+                raise fail("tasks", f"{task!r} is not a Gymnasium id: list ids such as [Pendulum-v1, Hopper-v5]")
+        if len(set(tasks)) != len(tasks):
+            raise fail("tasks", "a task is listed twice: list each once")
         tasks = {task: {} for task in tasks}
     if not isinstance(tasks, dict) or not tasks:
         raise fail("tasks", "list the Gymnasium ids to train on, or map each to its own field overrides")
     for task, overrides in tasks.items():
-        if not isinstance(task, str) or not isinstance(overrides or {}, dict):
-            raise fail("tasks", f"{task!r} must map to field overrides such as {{total_steps: 100000}}")
+        if not isinstance(task, str) or not task:
+            raise fail("tasks", f"{task!r} is not a Gymnasium id: map ids such as Pendulum-v1 to field overrides")
+        if not isinstance(overrides or {}, dict):
+            raise fail(f"tasks.{task}", "must map field overrides such as {total_steps: 100000}")
         tasks[task] = _fields(overrides or {}, f"tasks.{task}", fail)
     presets = raw.get("preset", "default")
     presets = tuple(presets) if isinstance(presets, list) else (presets,)
+    if not presets:
+        raise fail("preset", f"list at least one preset: {', '.join(PRESETS)}")
     for preset in presets:
-        if preset not in PRESETS:
-            raise fail("preset", f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise fail("preset", f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}, or list several")
+    if len(set(presets)) != len(presets):
+        raise fail("preset", "a preset is listed twice: list each once")
     config = _fields(raw.get("config") or {}, "config", fail)
     variants = raw.get("variants", [{}])
     if not isinstance(variants, list) or not variants:
         raise fail("variants", "list sets of field overrides, one trial each, such as [{}, {n_step: 3}]")
     variants = tuple(_fields(variant or {}, f"variants[{i}]", fail) for i, variant in enumerate(variants))
     search = {}
-    for name_, dim in _fields(raw.get("search") or {}, "search", fail).items():
+    for name_, dim in _fields(raw.get("search") or {}, "search", fail, values_too=False).items():
         search[name_] = _dimension(name_, dim, fail)
+        for value in search[name_].candidates():
+            _check_value(name_, value, f"search.{name_}", fail)
     numbers = {}
     blocks = raw.get("first_seed", 0)
     if isinstance(blocks, list):
@@ -236,20 +252,31 @@ def _parse(raw: dict[str, Any], where: str) -> Spec:
         if not path.is_file():
             raise fail("trainable", f"{path} does not exist")
         trainable = f"{path}:{function}"
+    if trainable != "ddpgx":  # found now, not in every trial
+        try:
+            load_trainable(trainable)
+        except SpecError as error:
+            raise fail("trainable", str(error)) from None
     overlap = sorted({k for variant in variants for k in variant} & set(search))
     if overlap:
         raise fail("variants", f"{', '.join(overlap)} is also searched: set a field in the variants or in the search")
     spec = Spec(name, tasks, presets, config, search, scheduler=scheduler, trainable=trainable, variants=variants,
                 **numbers)
-    for task, preset, values in _corners(spec):  # every value a trial may get, checked as a Config
+    for task, preset, variant, point in checked_values(spec):  # what trials may get, checked as Configs
         try:
-            trial_config(spec, task, preset, values)
+            trial_config(spec, task, preset, {**variants[variant], **point})
         except ConfigError as error:
-            raise SpecError(f"{where}: task {task}, preset {preset}: {error}") from None
+            trial = [f"task {task}", f"preset {preset}"] + ([f"variants[{variant}]"] if len(variants) > 1 else []) + \
+                [f"{k}={_short(v)}" for k, v in point.items()]
+            raise SpecError(f"{where}: {', '.join(trial)}: {error}") from None
+    if scheduler is not None and scheduler.grace_period > longest_trial(spec):
+        raise fail("scheduler.asha.grace_period", f"{scheduler.grace_period} is above the longest trial's total_steps, "
+                                                  f"{longest_trial(spec)}: ASHA could never stop a trial")
     return spec
 
 
-def _fields(values: Any, key: str, fail: Callable[[str, str], SpecError]) -> dict[str, Any]:
+def _fields(values: Any, key: str, fail: Callable[[str, str], SpecError], values_too: bool = True) -> dict[str, Any]:
+    """Config fields and their values (`values_too`) or their search dimensions, checked by name."""
     if not isinstance(values, dict):
         raise fail(key, "must map Config fields to values")
     known = {f.name for f in fields(Config)}
@@ -258,7 +285,37 @@ def _fields(values: Any, key: str, fail: Callable[[str, str], SpecError]) -> dic
             raise fail(f"{key}.{name}", "is set by the spec's tasks and seeds, not as a field")
         if name not in known:
             raise fail(f"{key}.{name}", f"unknown Config field; known fields are {', '.join(sorted(known - set(SWEEP_OWNS)))}")
+        if values_too:
+            _check_value(name, values[name], f"{key}.{name}", fail)
     return dict(values)
+
+
+def _check_value(name: str, value: Any, key: str, fail: Callable[[str, str], SpecError]) -> None:
+    """What a Config cannot say as well: YAML's text that looks like a number, and rollout workers."""
+    if _number_text(value) and _numeric(name):
+        raise fail(key, _YAML_NUMBER.format(value=value))
+    if name == "workers" and value not in (0, None):
+        raise fail(key, f"a trial trains in one process of its own: rollout workers (workers={value!r}) cannot run "
+                        f"inside it; leave workers at 0 (trials side by side: max_concurrent, cpus_per_trial)")
+
+
+_YAML_NUMBER = ("{value!r} is text, not a number: YAML reads a number in exponent notation without a dot (1e-4) "
+                "as a string; write 1.0e-4")
+
+
+def _number_text(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _numeric(name: str) -> bool:
+    hint = str(next(f.type for f in fields(Config) if f.name == name))
+    return "int" in hint or "float" in hint
 
 
 def _dimension(name: str, raw: Any, fail: Callable[[str, str], SpecError]) -> Dimension:
@@ -275,8 +332,11 @@ def _dimension(name: str, raw: Any, fail: Callable[[str, str], SpecError]) -> Di
         raise fail(f"{key}.{kind}", "must be a list")
     if kind == "choice":
         return Dimension(kind, _frozen(values))
+    for value in values:
+        if _number_text(value):
+            raise fail(f"{key}.{kind}", _YAML_NUMBER.format(value=value))
     if len(values) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise fail(f"{key}.{kind}", "must be [low, high]")
+        raise fail(f"{key}.{kind}", f"must be [low, high], two numbers, not {values!r}")
     low, high = (float(v) for v in values)
     if not low < high or (kind == "loguniform" and low <= 0):
         raise fail(f"{key}.{kind}", "needs low < high" + (", both positive" if kind == "loguniform" else ""))
@@ -286,14 +346,45 @@ def _dimension(name: str, raw: Any, fail: Callable[[str, str], SpecError]) -> Di
     return Dimension(kind, (low, high))
 
 
-def _corners(spec: Spec):
-    """(task, preset, values) covering every value of every dimension at least once."""
-    first = {name: dim.candidates()[0] for name, dim in spec.search.items()}
-    for task, preset, variant in itertools.product(spec.tasks, spec.presets, spec.variants):
-        yield task, preset, {**variant, **first}
-        for name, dim in spec.search.items():
-            for value in dim.candidates()[1:]:
-                yield task, preset, {**variant, **first, name: value}
+CHECK_LIMIT = 4096
+"""Beyond this many combinations of search values per task, preset and variant, `checked_values`
+checks every combination of every three searched fields instead of all of them."""
+
+
+def checked_values(spec: Spec):
+    """(task, preset, variant index, search values): the trials to check as Configs before a sweep
+    starts, so that a trial the sweep may make is invalid only if one of these is.
+
+    Every task, preset and variant; with them, every combination of the searched fields' candidate
+    values (a grid's and a choice's values, a range's two ends: `Config`'s checks are monotone in
+    a real field, so a range is valid wherever its ends are). Past CHECK_LIMIT combinations,
+    every combination of the values of every three searched fields, the others at their first
+    value: no check of `Config` involves more than three fields (the widest relates noise_schedule,
+    noise_sigma and noise_sigma_final), so a combination that fails has three fields that fail
+    together, and this covers them. Bounded by C(fields, 3) x values^3.
+    """
+    names = list(spec.search)
+    candidates = [spec.search[name].candidates() for name in names]
+    if math.prod(len(c) for c in candidates) <= CHECK_LIMIT:
+        points = [dict(zip(names, combination)) for combination in itertools.product(*candidates)]
+    else:
+        first = {name: c[0] for name, c in zip(names, candidates)}
+        points = []
+        for group in itertools.combinations(range(len(names)), 3):
+            for combination in itertools.product(*(candidates[i] for i in group)):
+                points.append({**first, **{names[i]: value for i, value in zip(group, combination)}})
+    for task, preset, variant in itertools.product(spec.tasks, spec.presets, range(len(spec.variants))):
+        for point in points:
+            yield task, preset, variant, point
+
+
+def longest_trial(spec: Spec) -> int:
+    """The most environment steps a trial of the spec runs (ASHA's max_t): over every task, preset
+    and variant, and every searched value of total_steps."""
+    searched = spec.search["total_steps"].candidates() if "total_steps" in spec.search else (None,)
+    return max(trial_config(spec, task, preset, {**variant, **({} if steps is None else {"total_steps": steps})}).total_steps
+               for task, preset, variant in itertools.product(spec.tasks, spec.presets, spec.variants)
+               for steps in searched)
 
 
 def first_seeds(spec: Spec) -> tuple[int, ...]:
@@ -345,7 +436,7 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
     sweep_dir = Path(sweep_dir)
     run_dir, trials = sweep_dir / "runs" / trial_id, sweep_dir / "trials"
     trials.mkdir(parents=True, exist_ok=True)
-    _write_json(trials / f"{trial_id}.json", {"trial": trial_id, "task": task, "preset": preset, "params": values,
+    write_json(trials / f"{trial_id}.json", {"trial": trial_id, "task": task, "preset": preset, "params": values,
                                               "seeds": spec.seeds, "first_seed": first_seed, "cores": cores})
     pointer = trials / f"{trial_id}.tune"
 
@@ -356,7 +447,7 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
         checkpoint = None
         if evaluation.checkpointed:  # Tune copies this directory: it names the ddpgx checkpoint, tiny
             pointer.mkdir(exist_ok=True)
-            _write_json(pointer / "ddpgx.json", {"run_dir": str(run_dir), "step": int(evaluation.step)})
+            write_json(pointer / "ddpgx.json", {"run_dir": str(run_dir), "step": int(evaluation.step)})
             checkpoint = pointer
         report(metrics, checkpoint)
 
@@ -375,9 +466,12 @@ def load_trainable(path: str) -> Callable:
             found.loader.exec_module(loaded)
         else:
             loaded = importlib.import_module(module)
-        return getattr(loaded, name)
-    except (ImportError, AttributeError, OSError) as error:
-        raise SpecError(f"cannot load the trainable {path}: {error}") from None
+        function = getattr(loaded, name)
+    except (ImportError, AttributeError, OSError, SyntaxError) as error:
+        raise SpecError(f"cannot load the trainable {path}: {' '.join(str(error).split())}") from None
+    if not callable(function):
+        raise SpecError(f"the trainable {path} is not a function")
+    return function
 
 
 def _tune_trainable(params: dict[str, Any], spec_json: dict[str, Any], sweep_dir: str, cpus: int) -> None:
@@ -407,12 +501,34 @@ class SweepResult:
     trials: int
     errors: int
     table: list[dict[str, Any]]
+    interrupted: bool = False
+    """Ctrl-C stopped the sweep: `unfinished` trials resume with `--resume`."""
+    unfinished: int = 0
+
+
+def check_resources(spec: Spec) -> None:
+    """A trial must fit on this machine (a local Ray): otherwise Ray would wait for ever for the
+    CPUs or GPUs it asks for. Checked before Ray starts."""
+    from ddpgx.cluster import local_cpus, local_gpus
+
+    cpus, gpus = local_cpus(), local_gpus()
+    if spec.cpus_per_trial > cpus:
+        raise SpecError(f"cpus_per_trial={spec.cpus_per_trial:g} is more than this machine's {cpus} CPUs: lower it, "
+                        f"or join a cluster that has them (--address)")
+    if spec.gpus_per_trial > gpus:
+        raise SpecError(f"gpus_per_trial={spec.gpus_per_trial:g} is more than this machine's {gpus} GPUs (counted from "
+                        f"CUDA_VISIBLE_DEVICES, or else from NVIDIA's driver): lower it, or join a cluster that has "
+                        f"them (--address)")
 
 
 def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "sweeps", *, address: str | None = None,
           resume: bool = False, print_fn: Callable[[str], None] = print) -> SweepResult:
     """Run a sweep on Ray: a local Ray on 127.0.0.1 (address None) or the cluster at `address`.
-    `resume` continues the sweep in STORAGE_PATH/NAME whose driver died."""
+    `resume` continues the sweep in STORAGE_PATH/NAME whose driver died or was interrupted.
+
+    Ctrl-C stops the trials at their last report and saves the experiment: the result says
+    `interrupted`, and the report marks the trials that had not ended as unfinished. A second
+    Ctrl-C stops at once."""
     from ddpgx import cluster
     from ddpgx.rundir import release_lock, take_lock
 
@@ -425,6 +541,8 @@ def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "
     if not resume and sweep_dir.exists() and any(p.name != ".lock" for p in sweep_dir.iterdir()):
         raise SpecError(f"the sweep directory {sweep_dir} exists: pass --resume to continue that sweep, or give "
                         f"the sweep another name")
+    if address is None:
+        check_resources(spec)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     lock = take_lock(sweep_dir, print_fn, what="the sweep directory")
     try:
@@ -434,20 +552,24 @@ def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "
                 raise SpecError(f"cannot resume {sweep_dir} with another spec: give the spec it was started with")
             previous = _read_json(sweep_dir / "driver.json")
             if previous.get("tag"):  # what the dead driver's Ray left running
-                cluster.stop_processes(previous["tag"], previous.get("temp_dir"))
-        else:
-            _write_json(sweep_dir / "spec.json", spec.to_json())
-        ray_cluster = cluster.start(address, num_cpus=None if address else os.cpu_count())
-        owned = ray_cluster.owned
-        _write_json(sweep_dir / "driver.json", {"pid": os.getpid(), "address": ray_cluster.address,
-                                                 "tag": ray_cluster.tag if owned else None,
-                                                 "temp_dir": ray_cluster.temp_dir if owned else None})
+                cluster.stop_processes(previous["tag"], previous.get("processes", []), previous.get("temp_dir"))
+        ray_cluster = cluster.start(address, num_cpus=None if address else cluster.local_cpus(),
+                                    num_gpus=None if address else cluster.local_gpus())
         try:
-            results = _run_tune(spec, sweep_dir, tune_dir, resume and _can_restore(tune_dir), print_fn)
+            if not resume:  # written once Ray runs: a sweep that could not start leaves nothing to resume
+                write_json(sweep_dir / "spec.json", spec.to_json())
+            write_json(sweep_dir / "driver.json", {"pid": os.getpid(), "address": ray_cluster.address,
+                                                   "tag": ray_cluster.tag, "temp_dir": ray_cluster.temp_dir,
+                                                   "processes": list(ray_cluster.processes)})
+            results, interrupted = _run_tune(spec, sweep_dir, tune_dir, resume and _can_restore(tune_dir), print_fn)
         finally:
             cluster.stop(ray_cluster)
         table = report(sweep_dir, print_fn=print_fn)
-        return SweepResult(sweep_dir, len(results), results.num_errors, table)
+        unfinished = 0
+        if interrupted:  # the trials not in the table never began
+            unfinished = len(results) - sum(row["status"] != "unfinished" for row in table)
+            print_fn(f"the sweep was interrupted: {unfinished} of {len(results)} trials unfinished")
+        return SweepResult(sweep_dir, len(results), results.num_errors, table, interrupted, unfinished)
     finally:
         release_lock(lock)
 
@@ -458,7 +580,83 @@ def _can_restore(tune_dir: Path) -> bool:
     return tune.Tuner.can_restore(str(tune_dir))
 
 
+OUTCOMES = "outcomes.json"
+"""In a sweep directory: how each trial that ended ended, as the driver saw it: "completed" (it
+returned, or ASHA stopped it) or "failed" (its retries spent)."""
+
+
+def _outcomes(sweep_dir: Path) -> Any:
+    """A Tune callback, in the driver, that records how trials end in OUTCOMES. A trial that Ctrl-C
+    stopped does not end this way: it stays unrecorded, unfinished."""
+    from ray import tune
+
+    def record(trial: Any, outcome: str) -> None:
+        path = sweep_dir / OUTCOMES
+        write_json(path, {**_read_json(path), trial.trial_id: outcome})
+
+    class Outcomes(tune.Callback):
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            record(trial, "completed")
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            record(trial, "failed")
+
+    return Outcomes()
+
+
+class _Interrupt:
+    """Ctrl-C during Tune's run: the first asks Tune to stop the trials and save the experiment
+    (Tune's own stop, which it also gives SIGUSR1), the second stops at once (KeyboardInterrupt).
+    Tune's message naming `Tuner.restore` is held back: `ddpgx sweep --resume` is the way back."""
+
+    def __init__(self, print_fn: Callable[[str], None]):
+        self.print_fn, self.requested = print_fn, False
+
+    def __enter__(self) -> _Interrupt:
+        import logging
+        import signal
+        import threading
+
+        self.environ = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # SIGINT stays ours
+        self.logger = logging.getLogger("ray.tune.tune")
+        self.logger.addFilter(self._no_restore_hint)
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.usr1 = signal.getsignal(signal.SIGUSR1)  # Tune's stop, once its run begins
+        return self
+
+    def _handle(self, sig: int, frame: Any) -> None:
+        import signal
+
+        tune_stop = signal.getsignal(signal.SIGUSR1)
+        if self.requested or tune_stop is self.usr1 or not callable(tune_stop):  # a second Ctrl-C, or Tune not yet running
+            raise KeyboardInterrupt
+        self.requested = True
+        self.print_fn("interrupted: stopping the trials and saving the sweep (Ctrl-C again to stop at once)")
+        tune_stop(sig, frame)
+
+    @staticmethod
+    def _no_restore_hint(record: Any) -> bool:
+        return "Tuner.restore" not in record.getMessage()
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            signal.signal(signal.SIGUSR1, self.usr1)  # no stale stop of this run for the next one
+        self.logger.removeFilter(self._no_restore_hint)
+        if self.environ is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = self.environ
+
+
 def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_fn: Callable[[str], None]):
+    """Tune's run of the spec's trials (a new experiment, or the one in `tune_dir` restored), and
+    whether Ctrl-C stopped it."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -481,9 +679,7 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
                 if dim.kind in ("grid", "choice") else getattr(tune, dim.kind)(*dim.values)
         scheduler = None
         if spec.scheduler is not None:
-            max_t = max(trial_config(spec, task, preset, {}).total_steps
-                        for task in spec.tasks for preset in spec.presets)
-            scheduler = ASHAScheduler(time_attr="step", max_t=max_t, grace_period=spec.scheduler.grace_period,
+            scheduler = ASHAScheduler(time_attr="step", max_t=longest_trial(spec), grace_period=spec.scheduler.grace_period,
                                       reduction_factor=spec.scheduler.reduction_factor)
         tuner = tune.Tuner(
             trainable, param_space=space,
@@ -495,10 +691,13 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
                                         num_samples=spec.samples,
                                         trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(storage_path=str(sweep_dir), name="tune", verbose=0,
+                                      callbacks=[_outcomes(sweep_dir)],
                                       failure_config=tune.FailureConfig(max_failures=spec.max_failures)))
     # Tune keeps every checkpoint a trial registers (no num_to_keep): each is one small file naming a
     # ddpgx checkpoint, and a limit would force a snapshot of the experiment at every registration
-    return tuner.fit()
+    with _Interrupt(print_fn) as interrupt:
+        results = tuner.fit()
+    return results, interrupt.requested
 
 
 # ----------------------------------------------------------------------------- the report
@@ -557,6 +756,7 @@ def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> li
     sweep_dir = Path(sweep_dir)
     rows = [r for r in trial_rows(sweep_dir) if r["final_returns"]]
     spec = _read_json(sweep_dir / "spec.json")
+    outcomes = _read_json(sweep_dir / OUTCOMES)
     varying = varying_keys(rows)
     table = []
     lines = [f"# Sweep {spec.get('name', sweep_dir.name)}", "",
@@ -570,14 +770,15 @@ def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> li
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in task_rows:
             s = summaries[r["trial"]]
-            stopped = "" if r["step"] >= r["total_steps"] else " (stopped)"
+            status = trial_status(r, outcomes)
+            mark = "" if status == "finished" else f" ({status})"
             entry = {"task": task, "trial": r["trial"], "setting": label(r, varying), "seeds": s.seeds,
-                     "step": r["step"], "stopped": r["step"] < r["total_steps"], "mean": s.mean,
+                     "step": r["step"], "status": status, "stopped": status == "stopped", "mean": s.mean,
                      "mean_ci_low": s.mean_ci[0], "mean_ci_high": s.mean_ci[1], "iqm": s.iqm, "iqm_ci_low": s.iqm_ci[0],
                      "iqm_ci_high": s.iqm_ci[1], "median": s.median, "worst": s.worst, "best": s.best,
                      "per_seed": " ".join(f"{v:.1f}" for v in r["final_returns"]), "run_dir": str(r["run_dir"])}
             table.append(entry)
-            lines.append(f"| {r['trial']} | {entry['setting']} | {s.seeds} | {r['step']}{stopped} | {s.mean:.1f} | "
+            lines.append(f"| {r['trial']} | {entry['setting']} | {s.seeds} | {r['step']}{mark} | {s.mean:.1f} | "
                          f"[{s.mean_ci[0]:.1f}, {s.mean_ci[1]:.1f}] | {s.iqm:.1f} | [{s.iqm_ci[0]:.1f}, {s.iqm_ci[1]:.1f}] | "
                          f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} |")
         lines.append("")
@@ -587,17 +788,34 @@ def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> li
         writer.writeheader()
         writer.writerows(table)
     if rows:
-        from ddpgx.plot import plot_sweep
-
         plot_sweep(sweep_dir, sweep_dir / "curves.png")
     print_fn(f"wrote {sweep_dir / 'results.md'}, results.csv" + (", curves.png" if rows else ""))
     return table
 
 
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
+def trial_status(row: dict[str, Any], outcomes: dict[str, str]) -> str:
+    """finished (it reached its total_steps), stopped (by ASHA), failed (its retries spent), or
+    unfinished (Ctrl-C, a dead driver, or still running)."""
+    if row["step"] >= row["total_steps"]:
+        return "finished"
+    return {"completed": "stopped", "failed": "failed"}.get(outcomes.get(row["trial"]), "unfinished")
+
+
+def plot_sweep(sweep_dir: str | Path, out: str | Path) -> Path:
+    """A sweep's learning curves: one panel per task, one line (mean over seeds) per trial."""
+    from ddpgx.plot import draw_run, finish_figure, new_figure
+
+    rows = [r for r in trial_rows(Path(sweep_dir)) if r["final_returns"]]
+    if not rows:
+        raise ConfigError(f"{sweep_dir} has no evaluated trial yet")
+    varying = varying_keys(rows)
+    tasks = sorted({r["task"] for r in rows})
+    plt, fig, axes = new_figure(len(tasks))
+    for ax, task in zip(axes, tasks):
+        for r in rows:
+            if r["task"] == task:
+                draw_run(ax, r["run_dir"], label(r, varying))
+    return finish_figure(plt, fig, axes, tasks, out)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
