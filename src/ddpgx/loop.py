@@ -49,6 +49,7 @@ from ddpgx.agent import DDPG, AgentState, Metrics
 from ddpgx.config import Config, ConfigError, check_seed
 from ddpgx.envs import EnvError, EnvFactory, Envs, Step, env_factory, with_time_limit
 from ddpgx.evaluate import Evaluator
+from ddpgx.her import Hindsight
 from ddpgx.logging import RunLogger
 from ddpgx.networks import actor_from_config, as_network, critic_from_config, weight_matrices
 from ddpgx.noise import ParamNoise, Schedule, make_noise, reset as reset_noise, schedule_from_config
@@ -102,6 +103,8 @@ class Evaluation(NamedTuple):
     """(seeds, eval_episodes) noise-free returns."""
     checkpointed: bool
     """Whether the run's checkpoint of this step is written (it resumes from here)."""
+    success: np.ndarray | None = None
+    """(seeds, eval_episodes) each episode's final `info["is_success"]`, NaN where the environment reports none."""
 
 
 @dataclasses.dataclass
@@ -266,13 +269,16 @@ def network_obs(state: SeedState, obs: np.ndarray, config: Config) -> np.ndarray
     return normalization.normalize_obs(state.obs_stats, flat, config.obs_norm_clip).reshape(obs.shape)
 
 
-def observe(state: SeedState, out: Step, step: int, config: Config) -> SeedState:
+def observe(state: SeedState, out: Step, step: int, config: Config, goal_swap: np.ndarray | None = None) -> SeedState:
     """The running statistics after a step whose transitions start from `state.obs`: the observation
     statistics take the stored observations (until `obs_norm_until`), the return statistics every
-    environment's discounted return."""
+    environment's discounted return. With `goal_swap` (`envs.Goals.swap`), the observations also
+    count with their achieved and desired goals exchanged, so that both goals get the same statistics."""
     if state.obs_stats is not None and (config.obs_norm_until == 0 or step < config.obs_norm_until):
-        state = state._replace(obs_stats=normalization.update(state.obs_stats,
-                                                              state.obs.reshape(*state.obs.shape[:2], -1)))
+        flat = state.obs.reshape(*state.obs.shape[:2], -1)
+        if goal_swap is not None:  # the other coordinates count twice, which leaves their statistics as they are
+            flat = np.concatenate([flat, flat[..., goal_swap]], axis=1)
+        state = state._replace(obs_stats=normalization.update(state.obs_stats, flat))
     if state.return_stats is not None:
         returns, stats = normalization.update_returns(state.returns, state.return_stats, out.reward,
                                                       out.terminated | out.truncated, config.gamma)
@@ -295,12 +301,16 @@ def minibatches(buffer: ReplayBuffer, state: SeedState, seeds: list[int], step: 
     importance weights. `step` keys the draw (and anneals the weights' exponent)."""
     if buffer.priorities is not None:
         index, probabilities = buffer.priorities.sample(seeds, step, buffer.size, shape)
+    elif buffer.hindsight is not None:  # finished episodes only
+        index = buffer.hindsight.sample_indices(seeds, step, shape)
     else:
         index = sample_indices(seeds, step, buffer.size, shape)
     if config.n_step > 1:
         rows = buffer.nstep_rows(index, config.n_step, config.gamma, config.num_envs)
     else:
         rows = buffer.sample_rows(index)
+    if buffer.hindsight is not None:
+        rows = buffer.hindsight.relabel(rows, index, seeds, step, buffer.data, buffer.columns)
     cols = columns(buffer.obs_shape, buffer.action_dim)
     if state.obs_stats is not None:
         for name in ("obs", "next_obs"):
@@ -400,10 +410,10 @@ def train(
                     raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is "
                                       f"kept") from None
                 buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated, out.truncated)
-                state = observe(state, out, step, config)
+                state = observe(state, out, step, config, t.goal_swap)
                 state, finished = end_step(state, out)
                 previous, step = step, step + E
-                t.log_episodes(step, finished)
+                t.log_episodes(step, finished, out.success)
                 # 2. learn and choose the next actions, or only choose them
                 key = np.uint32(step)
                 obs = network_obs(state, state.obs, config)
@@ -493,8 +503,12 @@ class Training:
             self.noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
             priorities = Priorities(S, config.buffer_size, config.priority_alpha, config.priority_eps) \
                 if config.prioritized else None
+            hindsight = Hindsight(S, config.buffer_size, E, self.envs.goals(), config.her_strategy, config.her_k) \
+                if config.her else None
+            self.goal_swap = self.envs.goal_swap() if config.obs_norm else None
             self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E,
-                                       truncated=config.n_step > 1, priorities=priorities)
+                                       truncated=config.n_step > 1 or config.her, priorities=priorities,
+                                       hindsight=hindsight)
             learner_envs = 0 if config.workers else E
             self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape, schedule_from_config(config),
                                       minibatch_columns(config), config.prioritized)
@@ -521,6 +535,7 @@ class Training:
         self.state, self.step = state._replace(agent=jax.device_put(state.agent)), step
         self.saved_step, self.reported, self.clock = step, -1, (time.perf_counter(), step)
         self.evaluation: tuple[int, np.ndarray | None] = (-1, None)
+        self.success: np.ndarray | None = None
 
     def __enter__(self) -> Training:
         return self
@@ -528,9 +543,14 @@ class Training:
     def __exit__(self, *exc: Any) -> None:
         self.cleanup.close()
 
-    def log_episodes(self, step: int, finished: list[tuple[int, int, float, int]]) -> None:
+    def log_episodes(self, step: int, finished: list[tuple[int, int, float, int]],
+                     success: np.ndarray | None = None) -> None:
+        """Finished episodes (seed index, env, return, length); `success` (seeds, envs), NaN where unknown."""
         for s, env, episode_return, length in finished:
-            self.loggers[s].write("episodes", {"step": step, "env": env, "return": episode_return, "length": length})
+            row = {"step": step, "env": env, "return": episode_return, "length": length}
+            if success is not None and np.isfinite(success[s, env]):
+                row["success"] = float(success[s, env])
+            self.loggers[s].write("episodes", row)
 
     def after_step(self, previous: int, step: int, state: SeedState) -> None:
         """Record the loop's new state, then log, evaluate and checkpoint if their step came."""
@@ -550,7 +570,7 @@ class Training:
         if _crossed(previous, step, config.checkpoint_every):
             self.save_checkpoint()
         if evaluated and self.on_evaluation is not None:
-            self.on_evaluation(Evaluation(step, self.evaluation[1], self.saved_step == step))
+            self.on_evaluation(Evaluation(step, self.evaluation[1], self.saved_step == step, self.success))
             self.reported = step
         if self.bar is not None:
             self.bar.update(step - previous)
@@ -561,9 +581,10 @@ class Training:
             state, config = self.state, self.config
             self.evaluation = (self.step, self.evaluator(
                 lambda obs: self.fns.policy(state.agent.actor, network_obs(state, obs, config))))
+            self.success = self.evaluator.success
         for s, logger in enumerate(self.loggers):
             if logger.last_step["eval"] != self.step:
-                logger.write("eval", eval_row(self.step, self.evaluation[1][s]))
+                logger.write("eval", eval_row(self.step, self.evaluation[1][s], self.success[s]))
         return self.evaluation[1]
 
     def save_checkpoint(self, extra: dict[str, Any] | None = None) -> None:
@@ -577,7 +598,7 @@ class Training:
             meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=self.seeds[s]).to_dict(),
                     "log_rows": self.loggers[s].rows, **self.networks, "obs_shape": list(self.envs.obs_shape),
                     "action_low": self.envs.scaler.low.tolist(), "action_high": self.envs.scaler.high.tolist(),
-                    **(extra or {})}
+                    **({"obs_layout": self.envs.layout.to_json()} if self.envs.layout else {}), **(extra or {})}
             env_state = None if config.workers else self.envs.get_state(s)
             ckpt.save(seed_dir, step, meta, ckpt.flatten(take(state, s)), env_state,
                       self.buffer.state_dict(s) if config.save_buffer else None)
@@ -596,10 +617,11 @@ class Training:
             return TrainResult(config, self.run.seed_dirs, self.seeds, np.zeros((S, 0)), step, interrupted=True)
         returns = self.evaluate()
         if self.on_evaluation is not None and self.reported != step:
-            self.on_evaluation(Evaluation(step, returns, True))
-        for seed, r in zip(self.seeds, returns):
+            self.on_evaluation(Evaluation(step, returns, True, self.success))
+        for seed, r, success in zip(self.seeds, returns, self.success):
+            rate = f", success rate {np.mean(success):.2f}" if np.isfinite(success).all() else ""
             self.print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
-                          f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
+                          f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f}){rate}")
         return TrainResult(config, self.run.seed_dirs, self.seeds, returns, step)
 
 
@@ -653,9 +675,13 @@ def metrics_row(state: SeedState, s: int, step: int, rate: float) -> dict[str, A
     return row
 
 
-def eval_row(step: int, returns: np.ndarray) -> dict[str, Any]:
-    return {"step": step, "mean_return": float(returns.mean()), "std_return": float(returns.std()),
-            "episodes": len(returns), "min_return": float(returns.min()), "max_return": float(returns.max())}
+def eval_row(step: int, returns: np.ndarray, success: np.ndarray | None = None) -> dict[str, Any]:
+    """A row of eval.csv; the success rate is left empty unless every episode reported is_success."""
+    row = {"step": step, "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+           "episodes": len(returns), "min_return": float(returns.min()), "max_return": float(returns.max())}
+    if success is not None and np.isfinite(success).all():
+        row["success_rate"] = float(np.mean(success))
+    return row
 
 
 def _crossed(previous: int, step: int, every: int) -> bool:
