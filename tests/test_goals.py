@@ -137,8 +137,8 @@ def test_a_box_policy_is_still_written_in_format_2(tmp_path):
 
 
 def goal_config(**changes):
-    values = dict(env_id="PointGoal", total_steps=3000, learning_starts=300, batch_size=128, buffer_size=100_000,
-                  actor_hidden=(64, 64), critic_hidden=(64, 64), actor_lr=1e-3, critic_lr=1e-3, gamma=0.95,
+    values = dict(env_id="PointGoal", total_steps=2000, learning_starts=300, batch_size=128, buffer_size=100_000,
+                  actor_hidden=(32, 32), critic_hidden=(32, 32), actor_lr=1e-3, critic_lr=1e-3, gamma=0.95,
                   tau=0.05, noise_sigma=0.2, eval_every=0, eval_episodes=20, checkpoint_every=0, log_every=1000,
                   tensorboard=False)
     values.update(changes)
@@ -163,7 +163,7 @@ def test_her_resumes_exactly_with_several_environments_and_a_wrapping_ring(tmp_p
     assert {"her_t", "her_length", "her_running"} <= set(replay) and replay["her_length"].max() == 7
     assert_same_logs(tmp_path / "split", tmp_path / "full")
     episodes = csv_rows(tmp_path / "full", "episodes")
-    assert len(episodes) == 600 // 7 * 0 + sum(1 for _ in episodes) and {r["success"] for r in episodes} <= {"0.0", "1.0"}
+    assert len(episodes) == 3 * (200 // 7) and {r["success"] for r in episodes} <= {"0.0", "1.0"}
     assert all(r["success_rate"] != "" for r in csv_rows(tmp_path / "full", "eval"))
 
 
@@ -184,7 +184,7 @@ def test_her_refuses_what_it_cannot_relabel():
 def test_goal_choice_learns_to_choose_the_goal(tmp_path):
     """One step, the action is the achieved goal: with relabeled goals the critic sees successes for
     every action it took, and the actor learns pi(g) = g (success needs |a - g| <= 0.1)."""
-    config = goal_config(env_id="GoalChoice", total_steps=2000, learning_starts=200, her=True, gamma=0.9)
+    config = goal_config(env_id="GoalChoice", total_steps=1500, learning_starts=200, her=True, gamma=0.9)
     result = ddpgx.train(config, tmp_path / "run", make_env=GoalChoice, progress=False, print_fn=quiet)
     policy = ddpgx.load_policy(result.run_dirs[0])
     goals = np.linspace(-0.9, 0.9, 19, dtype=np.float32)[:, None]
@@ -194,7 +194,8 @@ def test_goal_choice_learns_to_choose_the_goal(tmp_path):
 
 def test_point_goal_is_solved_with_her_and_not_without(tmp_path):
     """The same budget and seed: plain DDPG sees almost only the reward -1 and does not learn to
-    reach the goal; with hindsight relabeling (future, k = 4) the success rate passes 0.8."""
+    reach the goal; with hindsight relabeling (future, k = 4) the success rate passes 0.8 (it reaches 1.0
+    by step 1,500 on this seed; plain DDPG's stays at 0.05 or below)."""
     with_her = ddpgx.train(goal_config(her=True), tmp_path / "her", make_env=PointGoal, progress=False,
                            print_fn=quiet)
     without = ddpgx.train(goal_config(), tmp_path / "plain", make_env=PointGoal, progress=False, print_fn=quiet)

@@ -52,7 +52,53 @@ def register_plugins(env_id: str) -> None:
             except ImportError as error:
                 raise EnvError(f"{env_id} needs the {module} package, which is not installed ({error}); install the "
                                f"extra: pip install 'ddpgx[{extra}]'") from None
+            if module == "gymnasium_robotics":
+                _joint_helpers_for_mujoco_4()
             gym.register_envs(package)
+
+
+def _joint_helpers_for_mujoco_4() -> None:
+    """Let gymnasium-robotics (1.4.2 and earlier) set up its environments under MuJoCo 4.
+
+    Its joint helpers (`gymnasium_robotics.utils.mujoco_utils.set_joint_qpos` and three more) assert
+    `model.jnt_type[j] in (mjJNT_HINGE, mjJNT_SLIDE)`. The tuple's members compare themselves with
+    the numpy integer, and MuJoCo 4's enums answer False to a numpy integer, so every Fetch task
+    fails in its constructor with an AssertionError. Where that comparison fails, the four helpers
+    are replaced by ones that compare the joint type as a Python int and otherwise do the same;
+    where it works (MuJoCo 3, or a fixed release), nothing is changed.
+    """
+    import mujoco
+
+    joint = mujoco.mjtJoint
+    if joint.mjJNT_SLIDE in (np.int32(int(joint.mjJNT_SLIDE)),) and np.int32(int(joint.mjJNT_SLIDE)) in \
+            (joint.mjJNT_HINGE, joint.mjJNT_SLIDE):
+        return
+    from gymnasium_robotics.utils import mujoco_utils
+
+    sizes = {"qpos": {int(joint.mjJNT_FREE): 7, int(joint.mjJNT_BALL): 4},
+             "qvel": {int(joint.mjJNT_FREE): 6, int(joint.mjJNT_BALL): 3}}
+
+    def where(model: Any, name: str, field: str) -> slice:
+        joint_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
+        if joint_id == -1:
+            raise ValueError(f"joint {name!r} is not part of the model")
+        start = int((model.jnt_qposadr if field == "qpos" else model.jnt_dofadr)[joint_id])
+        return slice(start, start + sizes[field].get(int(model.jnt_type[joint_id]), 1))
+
+    def setter(field: str) -> Callable:
+        def set_joint(model: Any, data: Any, name: str, value: Any) -> None:
+            index = where(model, name, field)
+            value = np.array(value)
+            if index.stop - index.start > 1 and value.shape != (index.stop - index.start,):
+                raise ValueError(f"joint {name!r} takes {field} of shape ({index.stop - index.start},), got {value.shape}")
+            getattr(data, field)[index] = value
+        return set_joint
+
+    def getter(field: str) -> Callable:
+        return lambda model, data, name: getattr(data, field)[where(model, name, field)].copy()
+
+    mujoco_utils.set_joint_qpos, mujoco_utils.set_joint_qvel = setter("qpos"), setter("qvel")
+    mujoco_utils.get_joint_qpos, mujoco_utils.get_joint_qvel = getter("qpos"), getter("qvel")
 
 
 def env_factory(env_id: str, max_episode_steps: int = 0, **kwargs: Any) -> EnvFactory:
