@@ -202,3 +202,49 @@ def test_point_goal_is_solved_with_her_and_not_without(tmp_path):
     success = {name: float(csv_rows(result.run_dirs[0], "eval")[-1]["success_rate"])
                for name, result in (("her", with_her), ("plain", without))}
     assert success["her"] >= 0.8 and success["plain"] <= 0.3, success
+
+
+def test_fetch_reach_trains_with_her_and_resumes_exactly(tmp_path):
+    """The newest FetchReach (gymnasium-robotics, under MuJoCo 4): float64 Dict observations, episodes of
+    50 steps ended by truncation, is_success in the logs; its physics is saved and restored exactly."""
+    pytest.importorskip("gymnasium_robotics")
+    config = small_config(env_id="FetchReach-v4", total_steps=240, learning_starts=110, her=True, obs_norm=True,
+                          checkpoint_every=120, eval_every=120, eval_episodes=2)
+    ddpgx.train(config, tmp_path / "full", progress=False, print_fn=quiet)
+    ddpgx.train(config.replace(total_steps=120), tmp_path / "split", progress=False, print_fn=quiet)
+    ddpgx.resume(tmp_path / "split", total_steps=240, progress=False, print_fn=quiet)
+    assert_same_checkpoint(final_checkpoint(tmp_path / "full"), final_checkpoint(tmp_path / "split"))
+    assert_same_logs(tmp_path / "split", tmp_path / "full", tensorboard=False)
+    assert [r["success_rate"] != "" for r in csv_rows(tmp_path / "full", "eval")] == [True, True]
+    assert [r["length"] for r in csv_rows(tmp_path / "full", "episodes")] == ["50"] * 4
+
+
+def test_dm_control_trains_through_shimmy_and_resumes_exactly(tmp_path):
+    """`dm_control/cartpole-swingup-v0`: a Dict observation (position, velocity) flattened, episodes of
+    1,000 steps truncated by the suite; the physics and the task's random state resume exactly."""
+    pytest.importorskip("shimmy")
+    config = small_config(env_id="dm_control/cartpole-swingup-v0", total_steps=300, learning_starts=100,
+                          checkpoint_every=150, eval_episodes=1)
+    ddpgx.train(config, tmp_path / "full", progress=False, print_fn=quiet)
+    ddpgx.train(config.replace(total_steps=150), tmp_path / "split", progress=False, print_fn=quiet)
+    ddpgx.resume(tmp_path / "split", total_steps=300, progress=False, print_fn=quiet)
+    full = final_checkpoint(tmp_path / "full")
+    assert_same_checkpoint(full, final_checkpoint(tmp_path / "split"))
+    assert full.meta["obs_layout"] == [{"key": "position", "shape": [3]}, {"key": "velocity", "shape": [2]}]
+
+
+def test_a_missing_extra_is_named(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def without_shimmy(name, *args, **kwargs):
+        if name == "shimmy":
+            raise ImportError("No module named 'shimmy'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_shimmy)
+    monkeypatch.setattr("importlib.import_module", lambda name: without_shimmy(name))
+    env_id = "dm_control/not-registered-v0"
+    with pytest.raises(EnvError, match=r"needs the shimmy package, which is not installed .*pip install 'ddpgx\[dmc\]'"):
+        ddpgx.train(small_config(env_id=env_id), tmp_path / "run", progress=False, print_fn=quiet)

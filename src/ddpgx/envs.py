@@ -39,10 +39,8 @@ Shadow Hand tasks; Shimmy registers the DeepMind Control Suite as dm_control/DOM
 
 
 def register_plugins(env_id: str) -> None:
-    """Import the package that registers `env_id` (if its id is one of `PLUGINS`' and it is not
-    registered yet); a missing package is an EnvError naming the extra to install."""
-    if env_id in gym.registry:
-        return
+    """Import the package that registers `env_id` if its id is one of `PLUGINS`' (registering its
+    environments unless that is done); a missing package is an EnvError naming the extra to install."""
     import importlib
 
     for module, extra, prefixes in PLUGINS:
@@ -50,11 +48,14 @@ def register_plugins(env_id: str) -> None:
             try:
                 package = importlib.import_module(module)
             except ImportError as error:
+                if env_id in gym.registry:  # registered by the user's own code
+                    return
                 raise EnvError(f"{env_id} needs the {module} package, which is not installed ({error}); install the "
                                f"extra: pip install 'ddpgx[{extra}]'") from None
             if module == "gymnasium_robotics":
                 _joint_helpers_for_mujoco_4()
-            gym.register_envs(package)
+            if env_id not in gym.registry:
+                gym.register_envs(package)
 
 
 def _joint_helpers_for_mujoco_4() -> None:
