@@ -184,7 +184,7 @@ class PointGoal(GoalEnv):
         return self._obs(self.position, self.goal), reward, False, self.t >= self.limit, info
 
 
-PROBES = (OneStepReward, TwoStep, ObsDependentAction, TruncatedOnly)
+PROBES = (OneStepReward, TwoStep, ObsDependentAction, TruncatedOnly, GoalChoice, PointGoal)
 IDS = {env: f"ddpgx-probes/{env.__name__}-v0" for env in PROBES}
 
 
