@@ -162,6 +162,12 @@ def test_her_resumes_exactly_with_several_environments_and_a_wrapping_ring(tmp_p
     replay = full.replay()
     assert {"her_t", "her_length", "her_running"} <= set(replay) and replay["her_length"].max() == 7
     assert_same_logs(tmp_path / "split", tmp_path / "full")
+    # observation normalization: both goals get the statistics of the two pooled (the reward compares
+    # them), the position its own (here the same values as the achieved goal: PointGoal observes it twice)
+    mean, var = full.arrays[".obs_stats.mean"], full.arrays[".obs_stats.var"]
+    np.testing.assert_allclose(mean[0:2], mean[2:4], rtol=1e-12)  # summed in another order
+    np.testing.assert_allclose(var[0:2], var[2:4], rtol=1e-12)
+    assert np.abs(mean[4:6] - mean[0:2]).max() > 0.01  # the goals' statistics are not the position's
     episodes = csv_rows(tmp_path / "full", "episodes")
     assert len(episodes) == 3 * (200 // 7) and {r["success"] for r in episodes} <= {"0.0", "1.0"}
     assert all(r["success_rate"] != "" for r in csv_rows(tmp_path / "full", "eval"))
@@ -248,3 +254,24 @@ def test_a_missing_extra_is_named(monkeypatch, tmp_path):
     env_id = "dm_control/not-registered-v0"
     with pytest.raises(EnvError, match=r"needs the shimmy package, which is not installed .*pip install 'ddpgx\[dmc\]'"):
         ddpgx.train(small_config(env_id=env_id), tmp_path / "run", progress=False, print_fn=quiet)
+
+
+def test_rollout_workers_collect_dict_observations_as_flat_rows():
+    """A rollout worker (the part without Ray) steps a Dict environment and sends packed rows of the
+    flat observations; it acts with the numpy actor on them."""
+    from ddpgx.workers import Rollout
+
+    config = small_config(env_id="NestedDictEnv", num_envs=2, workers=1, chunk_steps=8)
+    rollout = Rollout(config, NestedDictEnv, [0, 1], worker=0, workers=1, start=0)
+    chunk = rollout.collect(8, random=True)
+    assert chunk.rows.shape == (2, 16, 2 * 9 + 2 + 2)
+    layers = [[(np.ones((9, 2), np.float32), np.zeros(2, np.float32))]] * 2
+    rollout.set_actor(layers, 1)
+    assert rollout.collect(4, random=False).rows.shape == (2, 8, 22)
+    rollout.close()
+
+
+def test_the_goal_swap_exchanges_the_two_goals():
+    envs = Envs(factory(PointGoal), 1, 1, "PointGoal")
+    np.testing.assert_array_equal(envs.goal_swap(), [2, 3, 0, 1, 4, 5])
+    assert Envs(NestedDictEnv, 1, 1, "NestedDictEnv").goal_swap() is None

@@ -415,7 +415,7 @@ class Envs:
         if achieved.stop - achieved.start != desired.stop - desired.start:
             return None
         index = np.arange(self.obs_shape[0])
-        index[achieved], index[desired] = index[desired], index[achieved]
+        index[achieved], index[desired] = index[desired].copy(), index[achieved].copy()
         return index
 
     def goals(self) -> Goals:

@@ -272,7 +272,7 @@ def network_obs(state: SeedState, obs: np.ndarray, config: Config) -> np.ndarray
 def observe(state: SeedState, out: Step, step: int, config: Config, goal_swap: np.ndarray | None = None) -> SeedState:
     """The running statistics after a step whose transitions start from `state.obs`: the observation
     statistics take the stored observations (until `obs_norm_until`), the return statistics every
-    environment's discounted return. With `goal_swap` (`envs.Goals.swap`), the observations also
+    environment's discounted return. With `goal_swap` (`Envs.goal_swap`), the observations also
     count with their achieved and desired goals exchanged, so that both goals get the same statistics."""
     if state.obs_stats is not None and (config.obs_norm_until == 0 or step < config.obs_norm_until):
         flat = state.obs.reshape(*state.obs.shape[:2], -1)
