@@ -133,7 +133,8 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
         config.replace(seed=seed).save(seed_dir / "config.json")
         (seed_dir / "sb3.json").write_text(json.dumps({"hyperparameters": kwargs, "torch_threads": torch.get_num_threads(),
                                                        "stable_baselines3": stable_baselines3.__version__,
-                                                       "torch": torch.__version__}, indent=2) + "\n")
+                                                       "torch": torch.__version__}, indent=2,
+                                                      default=lambda o: getattr(o, "__name__", str(o))) + "\n")
         make_env = env_factory(config.env_id)  # registers gymnasium-robotics' and Shimmy's tasks
         env = make_env()
         policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
