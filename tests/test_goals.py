@@ -81,7 +81,8 @@ def test_the_layout_sorts_keys_at_every_level_and_matches_gymnasiums_flatten():
 
 def test_a_dict_with_a_non_box_value_is_refused_with_what_is_supported():
     space = gym.spaces.Dict({"x": gym.spaces.Box(-1, 1, (2,)), "mode": gym.spaces.Discrete(3)})
-    with pytest.raises(EnvError, match=r"key 'mode' is Discrete\(3\); ddpgx supports a Dict \(or nested Dict\) of Boxes"):
+    with pytest.raises(EnvError, match=r"key 'mode' is Discrete\(3\); ddpgx supports a Box observation space \(or a "
+                                       r"Dict, possibly nested, of Boxes\)"):
         ObsLayout.from_space(space, "MyEnv")
 
 

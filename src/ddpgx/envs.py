@@ -142,6 +142,8 @@ def has_time_limit(env: gym.Env) -> bool:
             or getattr(env.spec, "max_episode_steps", None) is not None)
 
 
+SUPPORTED = ("ddpgx supports a Box observation space (or a Dict, possibly nested, of Boxes) and a one-dimensional "
+             "Box action space with finite bounds")
 KEY_SEPARATOR = "/"
 """Joins the keys of a nested Dict observation into one name: {"a": {"b": Box}} has the key "a/b"."""
 
@@ -176,7 +178,7 @@ class ObsLayout(NamedTuple):
                     shapes.append(tuple(int(d) for d in sub.shape))
                 else:
                     raise EnvError(f"{name} has observation space {space} whose key {prefix + key!r} is "
-                                   f"{sub}; ddpgx supports a Dict (or nested Dict) of Boxes")
+                                   f"{sub}; {SUPPORTED}")
 
         walk(space, "")
         if not keys:
@@ -248,8 +250,7 @@ class Goals(NamedTuple):
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, name: str) -> None:
     """ddpgx needs a Box observation (or a Dict of Boxes) and a bounded, one-dimensional Box action."""
-    supported = ("ddpgx supports a Box observation space (or a Dict, possibly nested, of Boxes) and a "
-                 "one-dimensional Box action space with finite bounds")
+    supported = SUPPORTED
     if isinstance(observation_space, gym.spaces.Dict):
         obs_layout(observation_space, name)
     elif not isinstance(observation_space, gym.spaces.Box):
