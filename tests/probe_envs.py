@@ -21,6 +21,8 @@ compute_reward, as gymnasium-robotics' goal environments):
     PointGoal            a point in the plane moves by 0.1 * action for 30 steps          reach g
                          (truncated); reward 0 within 0.1 of the goal, -1 otherwise;
                          info["is_success"] at every step
+    GoalTruncated        achieved goal 0, desired 1, reward -1, truncated after 2 steps  Q(g=1) = -1 / (1 - gamma),
+                                                                                          Q(g=0) = 0
 """
 
 from __future__ import annotations
@@ -184,7 +186,28 @@ class PointGoal(GoalEnv):
         return self._obs(self.position, self.goal), reward, False, self.t >= self.limit, info
 
 
-PROBES = (OneStepReward, TwoStep, ObsDependentAction, TruncatedOnly, GoalChoice, PointGoal)
+class GoalTruncated(GoalEnv):
+    """Nothing moves: the achieved goal is always 0, the desired goal 1, so every step's reward is -1;
+    truncated after `limit` steps, never terminated. The task has no end: Q(s, g=1) = -1 / (1 - gamma)
+    (-10 for gamma 0.9), and for the relabeled goal g = 0 (always achieved) Q(s, g=0) = 0. A learner
+    that masked the truncation would learn -1 and -1.9 for the two steps instead of -10."""
+
+    def __init__(self, limit: int = 2):
+        super().__init__(1)
+        self.limit = limit
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(np.zeros(1), np.ones(1)), {}
+
+    def step(self, action):
+        self.t += 1
+        reward, info = self._reward_info(np.zeros(1), np.ones(1))
+        return self._obs(np.zeros(1), np.ones(1)), reward, False, self.t >= self.limit, info
+
+
+PROBES = (OneStepReward, TwoStep, ObsDependentAction, TruncatedOnly, GoalChoice, PointGoal, GoalTruncated)
 IDS = {env: f"ddpgx-probes/{env.__name__}-v0" for env in PROBES}
 
 

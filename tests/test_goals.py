@@ -16,7 +16,7 @@ from ddpgx.envs import EnvError, Envs, ObsLayout
 from ddpgx.export import export_numpy, export_onnx
 from tests.conftest import quiet, small_config
 from tests.logs import assert_same_logs, csv_rows
-from tests.probe_envs import GoalChoice, PointGoal, factory
+from tests.probe_envs import GoalChoice, GoalTruncated, PointGoal, factory
 from tests.test_export import TOLERANCE, sample_observations
 from tests.test_train import assert_same_checkpoint, final_checkpoint
 
@@ -276,3 +276,26 @@ def test_the_goal_swap_exchanges_the_two_goals():
     envs = Envs(factory(PointGoal), 1, 1, "PointGoal")
     np.testing.assert_array_equal(envs.goal_swap(), [2, 3, 0, 1, 4, 5])
     assert Envs(NestedDictEnv, 1, 1, "NestedDictEnv").goal_swap() is None
+
+
+def test_relabeled_transitions_bootstrap_across_truncation(tmp_path):
+    """GoalTruncated (never terminated, truncated after 2 steps, gamma 0.9): the real goal is never
+    reached, Q(s, g=1) = -10; the relabeled goal is always reached, Q(s, g=0) = 0. Masking the
+    truncation would give -1 and -1.9; rewards computed for the stored goal would give -10 for both."""
+    import jax
+    import jax.numpy as jnp
+
+    from ddpgx import checkpoint as ckpt
+    from ddpgx.loop import build_agent
+
+    config = goal_config(env_id="GoalTruncated", total_steps=4000, learning_starts=200, batch_size=64, gamma=0.9,
+                         her=True)
+    result = ddpgx.train(config, tmp_path / "run", make_env=GoalTruncated, progress=False, print_fn=quiet)
+    agent = build_agent(config, action_dim=1)
+    template = agent.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)), jnp.zeros((1, 1)))
+    path = ckpt.latest_checkpoint(result.run_dirs[0])
+    state = ckpt.unflatten(template, ckpt.Checkpoint(path).subtree(".agent"), path / "state.npz")
+    for goal, expected, tolerance in ((1.0, -10.0, 1.0), (0.0, 0.0, 0.5)):
+        obs = jnp.array([[0.0, goal, 0.0]] * 3)  # [achieved_goal | desired_goal | observation]
+        q = np.asarray(agent.critic.apply(state.critic, obs, jnp.array([[-0.5], [0.0], [0.5]]))).reshape(-1)
+        np.testing.assert_allclose(q, expected, atol=tolerance, err_msg=f"Q(g={goal})")
