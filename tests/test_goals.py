@@ -299,3 +299,10 @@ def test_relabeled_transitions_bootstrap_across_truncation(tmp_path):
         obs = jnp.array([[0.0, goal, 0.0]] * 3)  # [achieved_goal | desired_goal | observation]
         q = np.asarray(agent.critic.apply(state.critic, obs, jnp.array([[-0.5], [0.0], [0.5]]))).reshape(-1)
         np.testing.assert_allclose(q, expected, atol=tolerance, err_msg=f"Q(g={goal})")
+
+
+def test_her_refuses_to_start_learning_before_the_first_episodes_end(tmp_path):
+    config = goal_config(her=True, max_episode_steps=10, num_envs=2, learning_starts=19)
+    with pytest.raises(ConfigError, match=r"learning_starts=19: .* the first ones end at step 20 \(10 steps x 2 "):
+        ddpgx.train(config, tmp_path / "run", make_env=PointGoal, progress=False, print_fn=quiet)
+    assert not (tmp_path / "run").exists()

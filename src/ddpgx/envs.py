@@ -405,6 +405,13 @@ class Envs:
         checked the values."""
         return self._split(self.layout.flatten(obs) if self.layout else np.asarray(obs, np.float32))
 
+    def episode_limit(self) -> int | None:
+        """The time limit of the environments' episodes, if a TimeLimit wrapper sets one."""
+        for layer in _layers(self.vector.envs[0]):
+            if isinstance(layer, gym.wrappers.TimeLimit):
+                return int(layer._max_episode_steps)
+        return None
+
     def goal_swap(self) -> np.ndarray | None:
         """Indices of the flat observation with the achieved and desired goals exchanged, for an
         observation with both (of one shape); None otherwise. Observation normalization counts each

@@ -35,8 +35,8 @@ import functools
 
 import numpy as np
 
-from ddpgx.config import ConfigError
-from ddpgx.envs import Goals
+from ddpgx.config import Config, ConfigError
+from ddpgx.envs import Envs, Goals
 from ddpgx.replay import sampler
 
 HER_STREAM = 4
@@ -134,6 +134,19 @@ class Hindsight:
         size = len(state["her_t"])
         self.t[seed, :size], self.length[seed, :size] = state["her_t"], state["her_length"]
         self.running[seed] = state["her_running"]
+
+
+def from_config(config: Config, envs: Envs, num_seeds: int) -> Hindsight:
+    """The run's Hindsight, for the goal environment `envs`. Learning must start once the first
+    episodes have ended (no transition can be drawn before): with a time limit of T steps and
+    num_envs environments, at step T * num_envs; a config that starts earlier is refused here."""
+    limit = envs.episode_limit()
+    if limit is not None and config.learning_starts < limit * config.num_envs:
+        raise ConfigError(
+            f"invalid learning_starts={config.learning_starts}: hindsight experience replay draws from finished "
+            f"episodes only, and the first ones end at step {limit * config.num_envs} ({limit} steps x "
+            f"{config.num_envs} environment(s)): set learning_starts to at least that")
+    return Hindsight(num_seeds, config.buffer_size, config.num_envs, envs.goals(), config.her_strategy, config.her_k)
 
 
 @functools.lru_cache(maxsize=1024)

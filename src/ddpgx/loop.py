@@ -43,13 +43,13 @@ import numpy as np
 import optax
 
 from ddpgx import checkpoint as ckpt
+from ddpgx import her
 from ddpgx import noise as noises
 from ddpgx import normalization
 from ddpgx.agent import DDPG, AgentState, Metrics
 from ddpgx.config import Config, ConfigError, check_seed
 from ddpgx.envs import EnvError, EnvFactory, Envs, Step, env_factory, with_time_limit
 from ddpgx.evaluate import Evaluator
-from ddpgx.her import Hindsight
 from ddpgx.logging import RunLogger
 from ddpgx.networks import actor_from_config, as_network, critic_from_config, weight_matrices
 from ddpgx.noise import ParamNoise, Schedule, make_noise, reset as reset_noise, schedule_from_config
@@ -503,8 +503,7 @@ class Training:
             self.noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
             priorities = Priorities(S, config.buffer_size, config.priority_alpha, config.priority_eps) \
                 if config.prioritized else None
-            hindsight = Hindsight(S, config.buffer_size, E, self.envs.goals(), config.her_strategy, config.her_k) \
-                if config.her else None
+            hindsight = her.from_config(config, self.envs, S) if config.her else None
             self.goal_swap = self.envs.goal_swap() if config.obs_norm else None
             self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E,
                                        truncated=config.n_step > 1 or config.her, priorities=priorities,
