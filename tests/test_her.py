@@ -212,3 +212,22 @@ def test_an_episode_longer_than_the_ring_is_never_sampled():
     for _ in range(3):
         filler.step()
     assert sorted(hindsight.length[0]) == [0, 0, 3, 3, 3]
+
+
+def test_both_ways_of_drawing_slots_are_uniform_over_the_valid_ones():
+    """Few valid slots (one episode ended among long running ones): the list of valid slots; most
+    slots valid: rejection among the filled slots. Either way only valid slots, each about as often."""
+    for limits, steps in (([[3, 50, 50, 50]], 3), ([[3, 3, 3, 3]], 40)):
+        buffer, hindsight = make(400, 1, 4)
+        filler = Filler(buffer, 1, 4)
+        filler.limit[:] = limits
+        for _ in range(steps):
+            filler.step()
+        valid = np.flatnonzero(hindsight.length[0])
+        assert hindsight.valid[0] == len(valid) and hindsight.filled == 4 * steps
+        assert (2 * len(valid) >= hindsight.filled) == (steps == 40)  # which way each case draws
+        index = hindsight.sample_indices([0], 5, (200, 100))[0].ravel()
+        assert set(index) <= set(valid)
+        counts = np.bincount(index, minlength=400)[valid]
+        expected = len(index) / len(valid)
+        assert np.abs(counts - expected).max() < 6 * np.sqrt(expected), (counts.min(), counts.max(), expected)

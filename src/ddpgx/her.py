@@ -7,7 +7,8 @@ the episode's `length` once it has ended. A minibatch is relabeled when it is sa
 manner of SB3's HerReplayBuffer:
 
     1. its slots are drawn uniformly among the transitions of finished episodes (an episode still
-       running has no future yet, and its final transition is unknown);
+       running has no future yet, and its final transition is unknown), by rejection where most
+       slots are such transitions;
     2. the first int(k / (k + 1) * batch) transitions of each minibatch get a new goal g, the
        achieved goal (of the next observation) of the transition at step t' of the same episode:
            future    t' uniform in [t, length - 1]   (the transition's own outcome included, as in
@@ -60,6 +61,10 @@ class Hindsight:
         """The length of each slot's episode once it ended, 0 before, and 0 once the ring overwrote part of it."""
         self.running = np.zeros((num_seeds, self.num_envs), np.int64)
         """Each environment's steps so far in its current episode: the `t` of its next transition."""
+        self.valid = np.zeros(num_seeds, np.int64)
+        """How many slots hold a transition of a finished, whole episode (the slots that may be drawn)."""
+        self.filled = 0
+        """How many slots have been written (the first `filled`, as the ring fills in order)."""
 
     def add(self, slots: np.ndarray, ended: np.ndarray) -> None:
         """Record transitions written to `slots` (count,), step by step and environment by
@@ -72,6 +77,7 @@ class Hindsight:
             for s, slot in zip(*np.nonzero(self.length[:, step_slots])):  # overwritten episodes leave
                 slot = step_slots[slot]
                 episode = (slot + (np.arange(self.length[s, slot]) - self.t[s, slot]) * E) % C
+                self.valid[s] -= len(episode)
                 self.length[s, episode] = 0
             self.t[:, step_slots] = self.running
             self.length[:, step_slots] = 0
@@ -79,18 +85,33 @@ class Hindsight:
                 length = self.running[s, j] + 1
                 if length * E <= C:  # else its first transitions were overwritten while it ran
                     self.length[s, (step_slots[j] - np.arange(length) * E) % C] = length
+                    self.valid[s] += length
             self.running = np.where(step_ended, 0, self.running + 1)
+        self.filled = min(self.filled + len(slots), C)
 
     def sample_indices(self, seeds: list[int], step: int, shape: tuple[int, ...]) -> np.ndarray:
-        """Slots (seeds, *shape) drawn uniformly among the finished episodes' transitions."""
-        index = []
+        """Slots (seeds, *shape) drawn uniformly among the finished episodes' transitions: by
+        rejection among the filled slots when at least half of them may be drawn (the usual case:
+        only the running episodes' and partly overwritten ones' may not), so a draw costs the
+        minibatch's size and not the buffer's; else from the list of valid slots."""
+        index, count = [], int(np.prod(shape))
         for s, seed in enumerate(seeds):
-            valid = np.flatnonzero(self.length[s])
-            if len(valid) == 0:
+            if self.valid[s] == 0:
                 raise ConfigError(
                     f"step {step}: hindsight experience replay samples finished episodes only, and no episode of "
                     f"seed {seed} has ended yet: set learning_starts above the episode length")
-            index.append(valid[sampler(seed, step).integers(0, len(valid), shape)])
+            rng = sampler(seed, step)
+            if 2 * self.valid[s] >= self.filled:
+                drawn, found = [], 0
+                while found < count:
+                    candidates = rng.integers(0, self.filled, count)
+                    candidates = candidates[self.length[s, candidates] > 0]
+                    drawn.append(candidates)
+                    found += len(candidates)
+                index.append(np.concatenate(drawn)[:count].reshape(shape))
+            else:
+                valid = np.flatnonzero(self.length[s, : self.filled])
+                index.append(valid[rng.integers(0, len(valid), shape)])
         return np.stack(index)
 
     def relabel(self, rows: np.ndarray, index: np.ndarray, seeds: list[int], step: int, data: np.ndarray,
@@ -134,6 +155,7 @@ class Hindsight:
         size = len(state["her_t"])
         self.t[seed, :size], self.length[seed, :size] = state["her_t"], state["her_length"]
         self.running[seed] = state["her_running"]
+        self.valid[seed], self.filled = np.count_nonzero(self.length[seed]), size
 
 
 def from_config(config: Config, envs: Envs, num_seeds: int) -> Hindsight:
