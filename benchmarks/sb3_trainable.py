@@ -2,9 +2,11 @@
 spec), for the returns benchmark only: ddpgx itself never imports torch.
 
 It trains the trial's seeds one after the other with the ddpgx Config's hyperparameters mapped field
-by field (`hyperparameters`), and evaluates as ddpgx does: without noise, on `eval_episodes`
+by field (`hyperparameters`; `her` becomes SB3's HerReplayBuffer with the MultiInputPolicy, which
+relabels at sample time as ddpgx does), and evaluates as ddpgx does: without noise, on `eval_episodes`
 episodes whose initial states are ddpgx's for the seed (`ddpgx.envs.env_seeds(seed, K, stream=1)`),
-every `eval_every` steps and at the last step. Each seed writes `seed_<k>/config.json` and
+every `eval_every` steps and at the last step, with the success rate (each episode's final
+info["is_success"]) of a goal task. Each seed writes `seed_<k>/config.json` and
 `eval.csv` as a ddpgx run does, so the sweep's report and `ddpgx plot` read it unchanged. A config
 SB3 cannot reproduce is refused with the reasons. A seed that finished keeps its evaluations
 (`returns.npz`), so a trial that fails starts again from its first unfinished seed.
@@ -55,7 +57,13 @@ def hyperparameters(config) -> dict[str, Any]:
         reasons.append("SB3 DDPG has no parameter-space noise")
     if reasons:
         raise Unsupported("; ".join(reasons))
-    return {
+    her = {}
+    if config.her:  # SB3's her_ratio is 1 - 1 / (n_sampled_goal + 1), ddpgx's k / (k + 1)
+        from stable_baselines3 import HerReplayBuffer
+
+        her = {"replay_buffer_class": HerReplayBuffer,
+               "replay_buffer_kwargs": {"n_sampled_goal": config.her_k, "goal_selection_strategy": config.her_strategy}}
+    return {**her,
         "learning_rate": config.actor_lr, "buffer_size": config.buffer_size, "learning_starts": config.learning_starts,
         "batch_size": config.batch_size, "tau": config.tau, "gamma": config.gamma, "train_freq": config.train_freq,
         "gradient_steps": config.gradient_steps,
@@ -105,7 +113,7 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
     from stable_baselines3 import DDPG
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from ddpgx.envs import env_seeds
+    from ddpgx.envs import env_factory, env_seeds
     from ddpgx.learner import Evaluation
 
     kwargs = hyperparameters(config)
@@ -125,28 +133,39 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
         config.replace(seed=seed).save(seed_dir / "config.json")
         (seed_dir / "sb3.json").write_text(json.dumps({"hyperparameters": kwargs, "torch_threads": torch.get_num_threads(),
                                                        "stable_baselines3": stable_baselines3.__version__,
-                                                       "torch": torch.__version__}, indent=2) + "\n")
-        env = gym.make(config.env_id)
-        model = DDPG("MlpPolicy", env, action_noise=action_noise(config, env.action_space.shape[0]), seed=seed,
+                                                       "torch": torch.__version__}, indent=2,
+                                                      default=lambda o: getattr(o, "__name__", str(o))) + "\n")
+        make_env = env_factory(config.env_id)  # registers gymnasium-robotics' and Shimmy's tasks
+        env = make_env()
+        policy = "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "MlpPolicy"
+        model = DDPG(policy, env, action_noise=action_noise(config, env.action_space.shape[0]), seed=seed,
                      verbose=0, **kwargs)
-        eval_envs = [gym.make(config.env_id) for _ in range(config.eval_episodes)]
+        eval_envs = [make_env() for _ in range(config.eval_episodes)]
         reset_seeds = env_seeds(seed, config.eval_episodes, stream=1)  # ddpgx's evaluation states
+        successes: dict[int, np.ndarray] = {}
 
-        def evaluate() -> np.ndarray:
-            obs = np.stack([e.reset(seed=s)[0] for e, s in zip(eval_envs, reset_seeds)])
-            returns = np.zeros(len(eval_envs))
+        def batch(observations: list) -> Any:
+            if isinstance(observations[0], dict):
+                return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+            return np.stack(observations)
+
+        def evaluate() -> tuple[np.ndarray, np.ndarray]:
+            obs = [e.reset(seed=s)[0] for e, s in zip(eval_envs, reset_seeds)]
+            returns, success = np.zeros(len(eval_envs)), np.full(len(eval_envs), np.nan)
             running = np.ones(len(eval_envs), bool)
             while running.any():
-                actions, _ = model.predict(obs, deterministic=True)
+                actions, _ = model.predict(batch(obs), deterministic=True)
                 for i in np.flatnonzero(running):
-                    obs[i], reward, terminated, truncated, _ = eval_envs[i].step(actions[i])
+                    obs[i], reward, terminated, truncated, info = eval_envs[i].step(actions[i])
                     returns[i] += reward
                     running[i] = not (terminated or truncated)
-            return returns
+                    if not running[i] and "is_success" in info:
+                        success[i] = float(info["is_success"])
+            return returns, success
 
         log = open(seed_dir / "eval.csv", "w", newline="")
         writer = csv.writer(log)
-        writer.writerow(["step", "mean_return", "std_return", "episodes", "min_return", "max_return"])
+        writer.writerow(["step", "mean_return", "std_return", "episodes", "min_return", "max_return", "success_rate"])
 
         class Protocol(BaseCallback):
             """ddpgx's schedule: evaluate after the updates of step t when t crosses a multiple of
@@ -168,10 +187,12 @@ def train(config, run_dir: Path, num_seeds: int, on_evaluation, print_fn=print) 
                     self._evaluate(self.num_timesteps)
 
             def _evaluate(self, t: int) -> None:
-                r = evaluate()
-                writer.writerow([t, float(r.mean()), float(r.std()), len(r), float(r.min()), float(r.max())])
+                r, success = evaluate()
+                rate = float(success.mean()) if np.isfinite(success).all() else ""
+                writer.writerow([t, float(r.mean()), float(r.std()), len(r), float(r.min()), float(r.max()), rate])
                 log.flush()
                 history.setdefault(t, []).append(r)
+                successes[t] = success
                 self.evaluated = t
 
         model.learn(total_timesteps=config.total_steps, callback=Protocol())

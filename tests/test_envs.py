@@ -4,11 +4,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ddpgx.envs import ActionScaler, EnvError, Envs, check_spaces, env_factory, env_seeds
+from ddpgx.envs import SUPPORTED, ActionScaler, EnvError, Envs, check_spaces, env_factory, env_seeds
 
 BOX_OBS = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
 BOX_ACTION = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-SUPPORTED = "ddpgx supports a Box observation space and a one-dimensional Box action space with finite bounds"
 
 # ----------------------------------------------------------------------------- ActionScaler
 
@@ -33,7 +32,8 @@ def test_action_scaler_maps_the_unit_box_onto_asymmetric_bounds(scaler):
     [
         (gym.spaces.Discrete(4), BOX_ACTION, "observation space Discrete(4)", "FlattenObservation"),
         (gym.spaces.MultiDiscrete([2, 3]), BOX_ACTION, "observation space MultiDiscrete([2 3])", "FlattenObservation"),
-        (gym.spaces.Dict({"pos": BOX_OBS}), BOX_ACTION, "observation space Dict('pos'", "FlattenObservation"),
+        (gym.spaces.Dict({"pos": BOX_OBS, "mode": gym.spaces.Discrete(3)}), BOX_ACTION, "observation space Dict(",
+         "whose key 'mode' is Discrete(3)"),
         (BOX_OBS, gym.spaces.Discrete(3), "action space Discrete(3)", "continuous actions"),
         (BOX_OBS, gym.spaces.MultiDiscrete([2, 2]), "action space MultiDiscrete([2 2])", "continuous actions"),
         (BOX_OBS, gym.spaces.Box(-np.inf, np.inf, (2,), np.float32), "action space Box(-inf, inf, (2,), float32)",
@@ -56,6 +56,7 @@ def test_check_spaces_names_the_space_and_what_is_supported(obs_space, action_sp
 def test_check_spaces_accepts_box_spaces():
     check_spaces(BOX_OBS, BOX_ACTION, "ok")  # no error
     check_spaces(gym.spaces.Box(0, 255, (4, 4), np.uint8), BOX_ACTION, "image")  # any Box observation
+    check_spaces(gym.spaces.Dict({"pos": BOX_OBS, "arm": gym.spaces.Dict({"angle": BOX_OBS})}), BOX_ACTION, "dict")
 
 
 def test_unbounded_action_message_says_how_to_bound_it():

@@ -65,7 +65,8 @@ box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 SPACE_CASES = {
     "discrete action": (box, gym.spaces.Discrete(3), "action space Discrete(3)"),
     "multidiscrete action": (box, gym.spaces.MultiDiscrete([2, 3]), "action space MultiDiscrete([2 3])"),
-    "dict observation": (gym.spaces.Dict({"a": box}), box, "observation space Dict('a'"),
+    "dict observation": (gym.spaces.Dict({"a": box, "mode": gym.spaces.Discrete(2)}), box,
+                         "whose key 'mode' is Discrete(2)"),
     "unbounded action": (box, gym.spaces.Box(-np.inf, np.inf, (2,), np.float32), "with infinite bounds"),
     "2-d action": (box, gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32), "of shape (2, 2)"),
 }
@@ -84,7 +85,8 @@ def test_unsupported_spaces(tmp_path, case):
         ddpgx.train(small_config(), tmp_path / "run", make_env=lambda: Spaces(obs_space, action_space),
                     progress=False, print_fn=quiet)
     assert message in str(error.value)
-    assert "ddpgx supports a Box observation space and a one-dimensional Box action space" in str(error.value)
+    assert ("ddpgx supports a Box observation space (or a Dict, possibly nested, of Boxes) and a one-dimensional Box "
+            "action space") in str(error.value)
 
 
 @pytest.mark.parametrize("case", FAULT_CASES)

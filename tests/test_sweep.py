@@ -309,3 +309,36 @@ def test_a_list_of_first_seeds_splits_the_seeds_over_trials(tmp_path):
                                 ([1, 2**32 - 1], "go past the largest seed")]:
         with pytest.raises(SpecError, match=message):
             load_spec(spec_dict(first_seed=first_seed))
+
+
+def test_a_goal_tasks_report_gives_the_success_rate_and_the_steps_to_reach_it(tmp_path):
+    """A sweep on a goal task reports each evaluation's success rate to Tune, and its report adds the
+    final success rate over seeds, the first step at which it reached 0.95, and success curves."""
+    from ddpgx.cli import main
+    from tests.probe_envs import PointGoal, register
+
+    env_id = register()[PointGoal]
+    spec = load_spec(spec_dict(tasks={env_id: {}}, config={**SMALL, "her": True, "eval_every": 200}))
+    (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
+    reports = run(spec, tmp_path, "g", {"task": env_id, "preset": "default"})
+    assert [m["step"] for m, _ in reports] == [200, 400] and all(0 <= m["success_rate"] <= 1 for m, _ in reports)
+    (row,) = report(tmp_path, print_fn=quiet)
+    from ddpgx.logging import read_csv
+
+    curves = [[float(r["success_rate"]) for r in read_csv(tmp_path / "runs" / "g" / f"seed_{k}" / "eval.csv")]
+              for k in range(2)]
+    assert row["success"] == pytest.approx((curves[0][-1] + curves[1][-1]) / 2)
+    mean = np.mean(curves, axis=0)
+    assert row["steps_to_95"] == next((step for step, m in zip([200, 400], mean) if m >= 0.95), None)
+    assert "| success | steps to 0.95 |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "success.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(tmp_path / "runs" / "g"), "--metric", "success", "--out", str(tmp_path / "s.png")]) == 0
+
+
+def test_plotting_the_success_of_a_task_without_it_says_why(tmp_path, capsys):
+    from ddpgx.cli import main
+
+    spec = load_spec(spec_dict(seeds=1))
+    run(spec, tmp_path, "p", {"task": "Pendulum-v1", "preset": "default"})
+    assert main(["plot", str(tmp_path / "runs" / "p"), "--metric", "success", "--out", str(tmp_path / "s.png")]) == 2
+    assert "evaluations have no success_rate: its environment reports no info['is_success']" in capsys.readouterr().err

@@ -138,6 +138,9 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
                            "a sweep directory gives one panel per task and one line per trial")
     plot.add_argument("--out", type=Path, default=Path("learning_curve.png"), help="output PNG (default: learning_curve.png)")
     plot.add_argument("--title", default=None, help="plot title")
+    plot.add_argument("--metric", default="return", choices=("return", "success"),
+                      help="what to draw: the noise-free return, or the success rate of a goal task (its "
+                           "info['is_success']) (default: return)")
 
     export = commands.add_parser(
         "export", help="write a run's policy as an ONNX model or as numpy weights", epilog=EPILOG,
@@ -232,11 +235,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if len(args.run_dirs) == 1 and (args.run_dirs[0] / "spec.json").exists():  # a sweep
         from ddpgx.sweeps import plot_sweep
 
-        out = plot_sweep(args.run_dirs[0], args.out)
+        out = plot_sweep(args.run_dirs[0], args.out, args.metric)
     else:
         from ddpgx.plot import plot_runs
 
-        out = plot_runs(args.run_dirs, args.out, args.title)
+        out = plot_runs(args.run_dirs, args.out, args.title, metric=args.metric)
     print(f"wrote {out}")
     return 0
 

@@ -28,11 +28,13 @@ from typing import Any, Literal
 from ddpgx.files import write_json
 
 NoiseKind = Literal["gaussian", "ou", "param"]
+HerStrategy = Literal["future", "final", "episode"]
 NoiseSchedule = Literal["constant", "linear", "exponential"]
 Init = Literal["lecun_normal", "fan_in_uniform"]
 NOISE_KINDS = typing.get_args(NoiseKind)
 NOISE_SCHEDULES = typing.get_args(NoiseSchedule)
 INITS = typing.get_args(Init)
+HER_STRATEGIES = typing.get_args(HerStrategy)
 
 SEED_LIMIT = 2**32
 """Seeds are in [0, 2**32): JAX's PRNGKey keeps 32 bits of a seed, so larger ones would repeat smaller ones."""
@@ -141,6 +143,14 @@ class Config:
                                                    "total_steps).")
     priority_eps: float = option(1e-6, "Added to |TD error| so that every transition keeps a chance to be sampled "
                                        "(Schaul et al. 2016).")
+    her: bool = option(False, "Hindsight experience replay (Andrychowicz et al. 2017) for goal environments (a Dict "
+                              "observation with achieved_goal and desired_goal, and compute_reward): minibatches "
+                              "replay transitions with goals achieved later, relabeled when sampled.")
+    her_strategy: HerStrategy = option("future", "Which achieved goal replaces the desired one: future (one achieved "
+                                                 "later in the same episode), final (the episode's last) or episode "
+                                                 "(any of the episode's); Andrychowicz et al. 2017, section 4.5.")
+    her_k: int = option(4, "Relabeled transitions per real one: a minibatch holds k / (k + 1) relabeled transitions "
+                           "(Andrychowicz et al. 2017: k = 4 with the future strategy).")
 
     # --- schedule ---
     learning_starts: int | None = option(None, "Steps of uniformly random actions before learning starts; its default "
@@ -273,7 +283,7 @@ class Config:
         for name in ("ou_dt", "obs_norm_clip", "reward_scale", "priority_eps"):
             if getattr(self, name) <= 0:
                 fail(name, "must be positive")
-        for name in ("n_step", "param_noise_adapt_every"):
+        for name in ("n_step", "param_noise_adapt_every", "her_k"):
             if getattr(self, name) < 1:
                 fail(name, "must be at least 1")
         if not 0.0 <= self.priority_alpha <= 1.0:
@@ -290,6 +300,14 @@ class Config:
             fail("noise_sigma_final", f"is above noise_sigma={self.noise_sigma}: a schedule decays the noise")
         if self.noise == "param" and self.noise_sigma <= 0:
             fail("noise_sigma", "must be positive with param noise: it is the target distance in action space")
+        if self.her:  # hindsight relabeling rewrites one-step transitions, sampled uniformly
+            for name, plain, why in (("n_step", 1, "the relabeled reward is one step's"),
+                                     ("prioritized", False, "a slot's priority is for its stored goal, not for "
+                                                            "the relabeled ones"),
+                                     ("workers", 0, "the workers' chunks interleave their environments in the "
+                                                    "buffer, and relabeling reads each episode at a fixed stride")):
+                if getattr(self, name) != plain:
+                    fail(name, f"is not supported with her ({why}): leave it at {plain!r}, or train without her")
         if self.workers:  # what the rollout workers' numpy acting and chunked collection do not carry
             for name, plain in WORKERS_WITHOUT:
                 if getattr(self, name) != plain:

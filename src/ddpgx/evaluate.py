@@ -29,16 +29,23 @@ class Evaluator:
     def __init__(self, make_env: EnvFactory, seeds: list[int], episodes: int, name: str = "env"):
         self.seeds, self.episodes, self.name = list(seeds), episodes, name
         self.envs = Envs(make_env, len(self.seeds), episodes, name)
+        self.success: np.ndarray | None = None
+        """The last call's success per episode (seeds, episodes): its final step's info["is_success"],
+        NaN where the environment does not report it."""
 
     def __call__(self, policy: PolicyFn) -> np.ndarray:
-        """Returns of one noise-free episode per environment, shape (seeds, episodes)."""
+        """Returns of one noise-free episode per environment, shape (seeds, episodes); their success
+        is in `success`."""
         obs = self.envs.reset(self.seeds, stream=EVAL_STREAM)
         returns = np.zeros((len(self.seeds), self.episodes))
+        self.success = np.full_like(returns, np.nan)
         running = np.ones_like(returns, bool)
         for t in itertools.count(1):
             step = self.envs.step(np.asarray(policy(obs)))
             returns += np.where(running, step.reward, 0.0)
-            running &= ~(step.terminated | step.truncated)
+            ended = running & (step.terminated | step.truncated)
+            self.success[ended] = step.success[ended]
+            running &= ~ended
             if not running.any():
                 return returns
             if t == UNLIMITED_EPISODE_STEPS and not self.envs.time_limited:

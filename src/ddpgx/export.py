@@ -4,7 +4,8 @@ Both exports compute what `ddpgx.Policy` computes: observation (one, or a batch 
 observation space's shape) in, action in the environment's units out. They support the default
 actor, `networks.Actor`, in inference mode, behind the run's observation normalization if it has one:
 
-    x = flatten(obs)
+    x = flatten(obs)                            (a Dict observation: its keys' values flattened and
+                                                 concatenated in `envs.ObsLayout`'s order)
     x = clip((x - m) / s, -c, c)                (with obs_norm: the running mean m, std s, clip c)
     x = BN(x)                                   (with batch_norm)
     x = relu(LN(BN(x @ W_i + b_i)))             for each hidden layer (BN with batch_norm, LN with
@@ -70,6 +71,8 @@ class FoldedPolicy(NamedTuple):
     """Per hidden layer, its layer norm's scale and bias (epsilon LAYER_NORM_EPSILON), or None."""
     obs_clip: tuple[np.ndarray, np.ndarray] | None = None
     """The bounds (m - c s, m + c s) of the raw observation, flattened, with observation normalization."""
+    obs_keys: list[tuple[str, tuple[int, ...]]] | None = None
+    """A Dict observation's keys and shapes in the order they are flattened (`envs.ObsLayout`); None for a Box."""
 
 
 def unsupported(what: str) -> ExportError:
@@ -133,7 +136,8 @@ def fold(source: str | Path | Policy) -> FoldedPolicy:
     return FoldedPolicy(actor_layers(actor, policy.params, policy.normalizer), low, high, tuple(policy.obs_shape),
                         bool(actor.batch_norm), policy.config.env_id if policy.config else "",
                         -1 if policy.step is None else int(policy.step), layer_norms(actor, policy.params),
-                        obs_clip(policy.normalizer))
+                        obs_clip(policy.normalizer),
+                        list(zip(policy.layout.keys, policy.layout.shapes)) if policy.layout else None)
 
 
 def layer_norms(actor: Actor, variables: Any) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -190,11 +194,15 @@ def export_numpy(source: str | Path | Policy, path: str | Path) -> Path:
         arrays["layer_norm_epsilon"] = np.array(LAYER_NORM_EPSILON)
     if folded.obs_clip is not None:
         arrays.update(obs_low=folded.obs_clip[0], obs_high=folded.obs_clip[1])
+    if folded.obs_keys:
+        arrays["obs_keys"] = np.array([key for key, _ in folded.obs_keys])
+        arrays.update({f"obs_key_shape_{i}": np.array(shape, np.int64) for i, (_, shape) in enumerate(folded.obs_keys)})
     arrays.update(
         num_layers=np.array(len(folded.layers)), action_low=folded.action_low, action_high=folded.action_high,
         obs_shape=np.array(folded.obs_shape, np.int64), hidden_activation=np.array("relu"),
         output_activation=np.array("tanh"), batch_norm=np.array(folded.batch_norm), env_id=np.array(folded.env_id),
-        ddpgx_version=np.array(__version__), step=np.array(folded.step), format=np.array(numpy_policy.FORMAT),
+        ddpgx_version=np.array(__version__), step=np.array(folded.step),
+        format=np.array(numpy_policy.FORMAT if folded.obs_keys else 2),  # format 2 readers can read a Box policy
     )
     return write_atomically(path, lambda f: np.savez(f, **arrays))
 
@@ -208,7 +216,9 @@ def import_onnx() -> Any:
 
 
 def onnx_model(folded: FoldedPolicy) -> Any:
-    """The ONNX model of a folded policy: input "obs" (batch, *obs_shape), output "action" (batch, action_dim)."""
+    """The ONNX model of a folded policy: input "obs" (batch, *obs_shape), or for a Dict observation
+    one input per key, named by the key (nested keys joined with "/"), (batch, *key_shape); output
+    "action" (batch, action_dim)."""
     onnx = import_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
@@ -222,7 +232,13 @@ def onnx_model(folded: FoldedPolicy) -> Any:
         return name
 
     x = "obs"
-    if len(folded.obs_shape) != 1:
+    if folded.obs_keys:  # the environment's dictionary: each key flattened, concatenated in the layout's order
+        for i, (key, _) in enumerate(folded.obs_keys):
+            nodes.append(helper.make_node("Flatten", [key], [f"obs_part_{i}"], axis=1))
+        nodes.append(helper.make_node("Concat", [f"obs_part_{i}" for i in range(len(folded.obs_keys))], ["obs_flat"],
+                                      axis=1))
+        x = "obs_flat"
+    elif len(folded.obs_shape) != 1:
         nodes.append(helper.make_node("Flatten", [x], ["obs_flat"], axis=1))
         x = "obs_flat"
     if folded.obs_clip is not None:  # the observation normalization's clip, on the raw observation
@@ -251,9 +267,11 @@ def onnx_model(folded: FoldedPolicy) -> Any:
         helper.make_node("Add", ["scaled", constant("action_low", folded.action_low)], ["action"]),
     ]
     action_dim = len(folded.action_low)
+    inputs = [helper.make_tensor_value_info(key, TensorProto.FLOAT, ["batch", *shape])
+              for key, shape in folded.obs_keys] if folded.obs_keys else \
+        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", *folded.obs_shape])]
     graph = helper.make_graph(
-        nodes, "ddpgx_policy",
-        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", *folded.obs_shape])],
+        nodes, "ddpgx_policy", inputs,
         [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", action_dim])],
         constants,
     )
@@ -263,7 +281,8 @@ def onnx_model(folded: FoldedPolicy) -> Any:
     helper.set_model_props(model, {"env_id": folded.env_id, "step": str(folded.step),
                                    "obs_shape": str(list(folded.obs_shape)), "batch_norm": str(folded.batch_norm),
                                    "layer_norm": str(bool(folded.layer_norms)),
-                                   "obs_norm": str(folded.obs_clip is not None)})
+                                   "obs_norm": str(folded.obs_clip is not None),
+                                   "obs_keys": str([key for key, _ in folded.obs_keys or []])})
     onnx.checker.check_model(model, full_check=True)
     return model
 

@@ -31,6 +31,7 @@ import numpy as np
 import optax
 
 from ddpgx import checkpoint as ckpt
+from ddpgx import her
 from ddpgx import noise as noises
 from ddpgx import normalization
 from ddpgx.agent import DDPG, AgentState, Metrics
@@ -92,6 +93,8 @@ class Evaluation(NamedTuple):
     """(seeds, eval_episodes) noise-free returns."""
     checkpointed: bool
     """Whether the run's checkpoint of this step is written (it resumes from here)."""
+    success: np.ndarray | None = None
+    """(seeds, eval_episodes) each episode's final `info["is_success"]`, NaN where the environment reports none."""
 
 
 @dataclasses.dataclass
@@ -273,12 +276,16 @@ def minibatches(buffer: ReplayBuffer, state: SeedState, seeds: list[int], draw: 
     keys the draw: a different number for each learning call of a run."""
     if buffer.priorities is not None:
         index, probabilities = buffer.priorities.sample(seeds, draw, buffer.size, shape)
+    elif buffer.hindsight is not None:  # finished episodes only
+        index = buffer.hindsight.sample_indices(seeds, draw, shape)
     else:
         index = sample_indices(seeds, draw, buffer.size, shape)
     if config.n_step > 1:
         rows = buffer.nstep_rows(index, config.n_step, config.gamma, config.num_envs)
     else:
         rows = buffer.sample_rows(index)
+    if buffer.hindsight is not None:
+        rows = buffer.hindsight.relabel(rows, index, seeds, draw, buffer.data, buffer.columns)
     cols = columns(buffer.obs_shape, buffer.action_dim)
     if state.obs_stats is not None:
         for name in ("obs", "next_obs"):
@@ -382,8 +389,11 @@ class Training:
             self.noise = make_noise(config.noise, config.noise_sigma, config.ou_theta, config.ou_dt)
             priorities = Priorities(S, config.buffer_size, config.priority_alpha, config.priority_eps) \
                 if config.prioritized else None
+            hindsight = her.from_config(config, self.envs, S) if config.her else None
+            self.goal_swap = self.envs.goal_swap() if config.obs_norm else None
             self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E,
-                                       truncated=config.n_step > 1, priorities=priorities)
+                                       truncated=config.n_step > 1 or config.her, priorities=priorities,
+                                       hindsight=hindsight)
             learner_envs = 0 if config.workers else E
             self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape, schedule_from_config(config),
                                       minibatch_columns(config), config.prioritized)
@@ -410,6 +420,7 @@ class Training:
         self.state, self.step = state._replace(agent=jax.device_put(state.agent)), step
         self.saved_step, self.reported, self.clock = step, -1, (time.perf_counter(), step)
         self.evaluation: tuple[int, np.ndarray | None] = (-1, None)
+        self.success: np.ndarray | None = None
 
     def __enter__(self) -> Training:
         return self
@@ -417,9 +428,14 @@ class Training:
     def __exit__(self, *exc: Any) -> None:
         self.cleanup.close()
 
-    def log_episodes(self, step: int, finished: list[tuple[int, int, float, int]]) -> None:
+    def log_episodes(self, step: int, finished: list[tuple[int, int, float, int]],
+                     success: np.ndarray | None = None) -> None:
+        """Finished episodes (seed index, env, return, length); `success` (seeds, envs), NaN where unknown."""
         for s, env, episode_return, length in finished:
-            self.loggers[s].write("episodes", {"step": step, "env": env, "return": episode_return, "length": length})
+            row = {"step": step, "env": env, "return": episode_return, "length": length}
+            if success is not None and np.isfinite(success[s, env]):
+                row["success"] = float(success[s, env])
+            self.loggers[s].write("episodes", row)
 
     def after_step(self, previous: int, step: int, state: SeedState) -> None:
         """Record the loop's new state, then log, evaluate and checkpoint if their step came."""
@@ -439,7 +455,7 @@ class Training:
         if crossed(previous, step, config.checkpoint_every):
             self.save_checkpoint()
         if evaluated and self.on_evaluation is not None:
-            self.on_evaluation(Evaluation(step, self.evaluation[1], self.saved_step == step))
+            self.on_evaluation(Evaluation(step, self.evaluation[1], self.saved_step == step, self.success))
             self.reported = step
         if self.bar is not None:
             self.bar.update(step - previous)
@@ -450,9 +466,10 @@ class Training:
             state, config = self.state, self.config
             self.evaluation = (self.step, self.evaluator(
                 lambda obs: self.fns.policy(state.agent.actor, network_obs(state, obs, config))))
+            self.success = self.evaluator.success
         for s, logger in enumerate(self.loggers):
             if logger.last_step["eval"] != self.step:
-                logger.write("eval", eval_row(self.step, self.evaluation[1][s]))
+                logger.write("eval", eval_row(self.step, self.evaluation[1][s], self.success[s]))
         return self.evaluation[1]
 
     def save_checkpoint(self) -> None:
@@ -464,7 +481,8 @@ class Training:
         for s, seed_dir in enumerate(self.run.seed_dirs):
             meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=self.seeds[s]).to_dict(),
                     "log_rows": self.loggers[s].rows, **self.networks, "obs_shape": list(self.envs.obs_shape),
-                    "action_low": self.envs.scaler.low.tolist(), "action_high": self.envs.scaler.high.tolist()}
+                    "action_low": self.envs.scaler.low.tolist(), "action_high": self.envs.scaler.high.tolist(),
+                    **({"obs_layout": self.envs.layout.to_json()} if self.envs.layout else {})}
             env_state = None if config.workers else self.envs.get_state(s)
             ckpt.save(seed_dir, step, meta, ckpt.flatten(take(state, s)), env_state,
                       self.buffer.state_dict(s) if config.save_buffer else None)
@@ -483,10 +501,11 @@ class Training:
             return TrainResult(config, self.run.seed_dirs, self.seeds, np.zeros((S, 0)), step, interrupted=True)
         returns = self.evaluate()
         if self.on_evaluation is not None and self.reported != step:
-            self.on_evaluation(Evaluation(step, returns, True))
-        for seed, r in zip(self.seeds, returns):
+            self.on_evaluation(Evaluation(step, returns, True, self.success))
+        for seed, r, success in zip(self.seeds, returns, self.success):
+            rate = f", success rate {np.mean(success):.2f}" if np.isfinite(success).all() else ""
             self.print_fn(f"final evaluation, seed {seed}, {len(r)} noise-free episodes: "
-                          f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f})")
+                          f"mean return {r.mean():.1f} +- {r.std():.1f} (min {r.min():.1f}, max {r.max():.1f}){rate}")
         return TrainResult(config, self.run.seed_dirs, self.seeds, returns, step)
 
 
@@ -531,9 +550,13 @@ def metrics_row(state: SeedState, s: int, step: int, rate: float) -> dict[str, A
     return row
 
 
-def eval_row(step: int, returns: np.ndarray) -> dict[str, Any]:
-    return {"step": step, "mean_return": float(returns.mean()), "std_return": float(returns.std()),
-            "episodes": len(returns), "min_return": float(returns.min()), "max_return": float(returns.max())}
+def eval_row(step: int, returns: np.ndarray, success: np.ndarray | None = None) -> dict[str, Any]:
+    """A row of eval.csv; the success rate is left empty unless every episode reported is_success."""
+    row = {"step": step, "mean_return": float(returns.mean()), "std_return": float(returns.std()),
+           "episodes": len(returns), "min_return": float(returns.min()), "max_return": float(returns.max())}
+    if success is not None and np.isfinite(success).all():
+        row["success_rate"] = float(np.mean(success))
+    return row
 
 
 def crossed(previous: int, step: int, every: int) -> bool:

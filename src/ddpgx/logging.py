@@ -2,10 +2,12 @@
 
 Files of a run directory:
     metrics.csv   step, critic_loss, actor_loss, q, recent_return, episodes, steps_per_s
-    episodes.csv  step, env, return, length           (one row per finished training episode)
-    eval.csv      step, mean_return, std_return, episodes, min_return, max_return
+    episodes.csv  step, env, return, length, success  (one row per finished training episode)
+    eval.csv      step, mean_return, std_return, episodes, min_return, max_return, success_rate
     tb/           the same values as TensorBoard scalars (if enabled): train/<metric>,
-                  train/episode_return, eval/<column>
+                  train/episode_return, train/episode_success, eval/<column>
+`success` is the episode's final info["is_success"] and `success_rate` the evaluation's mean of
+it; both stay empty for an environment that does not report it.
 
 A checkpoint records how many rows each file had when it was written (`RunLogger.rows`). A
 resumed run cuts the files back to those rows and tells TensorBoard to drop the events from the
@@ -23,8 +25,8 @@ from typing import Any
 
 COLUMNS = {
     "metrics": ("step", "critic_loss", "actor_loss", "q", "recent_return", "episodes", "steps_per_s"),
-    "episodes": ("step", "env", "return", "length"),
-    "eval": ("step", "mean_return", "std_return", "episodes", "min_return", "max_return"),
+    "episodes": ("step", "env", "return", "length", "success"),
+    "eval": ("step", "mean_return", "std_return", "episodes", "min_return", "max_return", "success_rate"),
 }
 WALL_CLOCK = {"metrics": ("steps_per_s",)}
 """Columns that measure time, not learning: they differ between a resumed and an uninterrupted run."""
@@ -79,7 +81,7 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
 def scalars(kind: str, row: dict[str, Any]) -> list[tuple[str, float]]:
     """The TensorBoard scalars of one row of a log file."""
     if kind == "episodes":
-        pairs = [("train/episode_return", row["return"])]
+        pairs = [("train/episode_return", row["return"]), ("train/episode_success", row.get("success"))]
     else:
         prefix = "train" if kind == "metrics" else "eval"
         pairs = [(f"{prefix}/{name}", value) for name, value in row.items() if name != "step"]

@@ -114,10 +114,10 @@ def step_and_learn(t: Training, stop_requested: Callable[[], bool]) -> None:
             raise type(error)(f"step {step + E}: {error}; training stopped, the last good checkpoint is "
                               f"kept") from None
         buffer.add(state.obs, action, out.reward, out.next_obs, out.terminated, out.truncated)
-        state = observe(state, out, step, config)
+        state = observe(state, out, step, config, t.goal_swap)
         state, finished = end_step(state, out)
         previous, step = step, step + E
-        t.log_episodes(step, finished)
+        t.log_episodes(step, finished, out.success)
         # 2. learn and choose the next actions, or only choose them
         key = np.uint32(step)
         if state.perturbed is not None:  # a new perturbed actor for each new episode, and when acting starts
@@ -177,13 +177,16 @@ def resolve(config: Config | None, run_dir: str | Path | None, num_seeds: int | 
     return config, num_seeds
 
 
-def observe(state: SeedState, out: Step, step: int, config: Config) -> SeedState:
+def observe(state: SeedState, out: Step, step: int, config: Config, goal_swap: np.ndarray | None = None) -> SeedState:
     """The running statistics after a step whose transitions start from `state.obs`: the observation
     statistics take the stored observations (until `obs_norm_until`), the return statistics every
-    environment's discounted return."""
+    environment's discounted return. With `goal_swap` (`Envs.goal_swap`), the observations also
+    count with their achieved and desired goals exchanged, so that both goals get the same statistics."""
     if state.obs_stats is not None and (config.obs_norm_until == 0 or step < config.obs_norm_until):
-        state = state._replace(obs_stats=normalization.update(state.obs_stats,
-                                                              state.obs.reshape(*state.obs.shape[:2], -1)))
+        flat = state.obs.reshape(*state.obs.shape[:2], -1)
+        if goal_swap is not None:  # the other coordinates count twice, which leaves their statistics as they are
+            flat = np.concatenate([flat, flat[..., goal_swap]], axis=1)
+        state = state._replace(obs_stats=normalization.update(state.obs_stats, flat))
     if state.return_stats is not None:
         returns, stats = normalization.update_returns(state.returns, state.return_stats, out.reward,
                                                       out.terminated | out.truncated, config.gamma)

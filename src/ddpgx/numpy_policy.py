@@ -18,8 +18,12 @@ normalization folded into the dense layers:
     action_low, action_high  the environment's action bounds; the action is
                              low + (a + 1) * 0.5 * (high - low), as envs.ActionScaler.to_env computes it
     obs_shape                the shape of one observation (flattened before the first layer)
+    obs_keys, obs_key_shape_<i>   (format 3, a Dict observation) the keys, nested ones joined with
+                             "/", and their shapes, in the order their flattened values are
+                             concatenated; obs_shape is then (their total size,)
     hidden_activation, output_activation, batch_norm (folded in), env_id, ddpgx_version, step, format
-Format 1 files (no observation normalization, no layer norm) load too.
+Format 1 files (no observation normalization, no layer norm) and format 2 files (no Dict
+observation) load too.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2
-READS = (1, 2)
+FORMAT = 3
+READS = (1, 2, 3)
 ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh}
 
 
@@ -40,7 +44,8 @@ class NumpyPolicy:
                  action_high: np.ndarray, obs_shape: tuple[int, ...], hidden_activation: str = "relu",
                  output_activation: str = "tanh", metadata: dict | None = None,
                  layer_norms: list | None = None, layer_norm_epsilon: float = 1e-6,
-                 obs_clip: tuple[np.ndarray, np.ndarray] | None = None):
+                 obs_clip: tuple[np.ndarray, np.ndarray] | None = None,
+                 obs_keys: list[tuple[str, tuple[int, ...]]] | None = None):
         self.layers = [(np.asarray(k, np.float32), np.asarray(b, np.float32)) for k, b in layers]
         self.layer_norms = [None if n is None else (np.asarray(n[0], np.float32), np.asarray(n[1], np.float32))
                             for n in (layer_norms or [None] * (len(self.layers) - 1))]
@@ -53,9 +58,29 @@ class NumpyPolicy:
         self.hidden = ACTIVATIONS[hidden_activation]
         self.output = ACTIVATIONS[output_activation]
         self.metadata = dict(metadata or {})
+        self.obs_keys = [(str(key), tuple(int(d) for d in shape)) for key, shape in obs_keys or []]
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, np.float32)
+    def flatten(self, obs: dict) -> np.ndarray:
+        """A Dict observation (one, or a batch) as the flat float32 vector(s) the first layer takes."""
+        if not self.obs_keys:
+            raise ValueError(f"this policy takes observations of shape {self.obs_shape}, not a dictionary")
+        parts, lead = [], None
+        for key, shape in self.obs_keys:
+            value = obs
+            for part in key.split("/"):
+                if not hasattr(value, "keys") or part not in value:
+                    raise ValueError(f"the observation has no key {key!r}; it needs {', '.join(k for k, _ in self.obs_keys)}")
+                value = value[part]
+            value = np.asarray(value, np.float32)
+            this_lead = value.shape[: value.ndim - len(shape)]
+            if value.shape[len(this_lead):] != shape or (lead is not None and this_lead != lead):
+                raise ValueError(f"the observation's {key!r} has shape {value.shape}; it must be {shape} (or a batch)")
+            lead = this_lead
+            parts.append(value.reshape(*lead, -1))
+        return np.concatenate(parts, axis=-1)
+
+    def __call__(self, obs) -> np.ndarray:
+        obs = self.flatten(obs) if hasattr(obs, "keys") else np.asarray(obs, np.float32)
         single = obs.shape == self.obs_shape
         if not single and obs.shape[1:] != self.obs_shape:
             raise ValueError(
@@ -97,8 +122,11 @@ def load(path: str | Path) -> NumpyPolicy:
     layer_norms = [(arrays[f"layer_norm_scale_{i}"], arrays[f"layer_norm_bias_{i}"])
                    if f"layer_norm_scale_{i}" in arrays else None for i in range(count - 1)]
     obs_clip = (arrays["obs_low"], arrays["obs_high"]) if "obs_low" in arrays else None
+    obs_keys = [(str(key), tuple(arrays[f"obs_key_shape_{i}"])) for i, key in enumerate(arrays["obs_keys"])] \
+        if "obs_keys" in arrays else None
     metadata = {"env_id": str(arrays["env_id"]), "ddpgx_version": str(arrays["ddpgx_version"]),
                 "step": int(arrays["step"]), "batch_norm": bool(arrays["batch_norm"]), "format": found,
                 "layer_norm": any(n is not None for n in layer_norms), "obs_norm": obs_clip is not None}
     return NumpyPolicy(layers, arrays["action_low"], arrays["action_high"], tuple(arrays["obs_shape"]),
-                       *activations, metadata, layer_norms, float(arrays.get("layer_norm_epsilon", 1e-6)), obs_clip)
+                       *activations, metadata, layer_norms, float(arrays.get("layer_norm_epsilon", 1e-6)), obs_clip,
+                       obs_keys)

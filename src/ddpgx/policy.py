@@ -11,7 +11,7 @@ import numpy as np
 
 from ddpgx import checkpoint as ckpt
 from ddpgx.config import Config
-from ddpgx.envs import ActionScaler
+from ddpgx.envs import ActionScaler, ObsLayout
 from ddpgx.networks import actor_from_config, as_network
 from ddpgx.normalization import MeanStd, ObsNormalizer
 from ddpgx.rundir import seed_dirs
@@ -27,14 +27,26 @@ class Policy:
 
     `policy(obs)` takes one observation or a batch and returns the action(s) in environment units.
     A run that normalized observations gives its `normalizer`, which the policy applies first.
+    A run on a Dict observation has a `layout` (`envs.ObsLayout`): the policy then takes the
+    environment's dictionary (one, or a batch: every value with a leading batch axis) or the
+    flattened vector(s) of shape `obs_shape`, (size,), in the layout's order.
     """
 
     def __init__(self, actor: Any, params: Any, scaler: ActionScaler, obs_shape: tuple[int, ...],
-                 config: Config | None = None, step: int | None = None, normalizer: ObsNormalizer | None = None):
+                 config: Config | None = None, step: int | None = None, normalizer: ObsNormalizer | None = None,
+                 layout: ObsLayout | None = None):
         self.actor, self.params, self.scaler = actor, params, scaler
         self.obs_shape, self.config, self.step = tuple(obs_shape), config, step
-        self.normalizer = normalizer
+        self.normalizer, self.layout = normalizer, layout
         self._apply = jax.jit(as_network(actor, "actor").apply)
+
+    def flat(self, obs: Any) -> np.ndarray:
+        """The observation(s) as the flat float32 array the actor takes: a Dict observation flattened."""
+        if hasattr(obs, "keys"):
+            if self.layout is None:
+                raise ValueError(f"this policy takes observations of shape {self.obs_shape}, not a dictionary")
+            return self.layout.flatten(obs)
+        return np.asarray(obs, np.float32)
 
     def act_unit(self, obs: np.ndarray) -> np.ndarray:
         """Actions in the agent's [-1, 1] for a batch of (raw) observations."""
@@ -43,8 +55,8 @@ class Policy:
             obs = self.normalizer(obs)
         return np.asarray(self._apply(self.params, jnp.asarray(obs, jnp.float32)))
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, np.float32)
+    def __call__(self, obs: Any) -> np.ndarray:
+        obs = self.flat(obs)
         single = obs.shape == self.obs_shape
         if not single and obs.shape[1:] != self.obs_shape:
             raise ValueError(
@@ -80,4 +92,5 @@ def load_policy(run_dir: str | Path, checkpoint: str | Path | None = None, actor
         stats = ckpt.unflatten(MeanStd(np.zeros(()), np.zeros(size), np.zeros(size)), c.subtree(OBS_STATS),
                                path / "state.npz")
         normalizer = ObsNormalizer.from_stats(stats, config.obs_norm_clip)
-    return Policy(network, params, ActionScaler(low, high), obs_shape, config, c.step, normalizer)
+    layout = ObsLayout.from_json(c.meta["obs_layout"]) if "obs_layout" in c.meta else None
+    return Policy(network, params, ActionScaler(low, high), obs_shape, config, c.step, normalizer, layout)

@@ -16,7 +16,8 @@ allocated lazily: memory grows as the buffer fills.
 With n-step returns, each row also records `truncated`, and `nstep_rows` assembles the n-step
 transitions of the sampled slots from the slots that follow them (see its docstring). With
 prioritized replay, the buffer holds the priorities of its slots (`prioritized.Priorities`) and
-saves them with its contents.
+saves them with its contents; with hindsight experience replay, it holds the episode bookkeeping
+of its slots (`her.Hindsight`) the same way.
 """
 
 from __future__ import annotations
@@ -107,17 +108,21 @@ def _size(nbytes: float) -> str:
 
 class ReplayBuffer:
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], action_dim: int, num_seeds: int = 1,
-                 fills: int | None = None, truncated: bool = False, priorities: Any = None):
+                 fills: int | None = None, truncated: bool = False, priorities: Any = None, hindsight: Any = None):
         """A buffer of `capacity` transitions per seed. `fills`, if given, is how many transitions per
         seed the run will store: the pages actually touched, which must fit in the available memory.
         `truncated` adds the column n-step returns need; `priorities` (a `prioritized.Priorities`)
-        makes the buffer keep a priority per slot."""
+        makes the buffer keep a priority per slot; `hindsight` (a `her.Hindsight`, which needs the
+        `truncated` column) its episode bookkeeping."""
         self.capacity = int(capacity)
         self.num_seeds = int(num_seeds)
         self.obs_shape, self.action_dim = tuple(obs_shape), int(action_dim)
         self.extra = ("truncated",) if truncated else ()
         self.columns = columns(self.obs_shape, self.action_dim, self.extra)
         self.priorities = priorities
+        self.hindsight = hindsight
+        if hindsight is not None and not truncated:
+            raise ValueError("a buffer with hindsight bookkeeping stores truncated: pass truncated=True")
         width = max(c.stop for c in self.columns.values())
         row = 4 * width
         used = self.num_seeds * row * min(self.capacity, self.capacity if fills is None else fills)
@@ -170,6 +175,9 @@ class ReplayBuffer:
         self.size = min(self.size + count, self.capacity)
         if self.priorities is not None:
             self.priorities.add(slots)
+        if self.hindsight is not None:
+            ended = rows[..., self.columns["terminated"].start] + rows[..., self.columns["truncated"].start] > 0
+            self.hindsight.add(slots, ended)
 
     def sample_rows(self, indices: np.ndarray) -> np.ndarray:
         """The packed rows at `indices` (seeds, ...) of each seed's own slots: shape (seeds, ..., row width)."""
@@ -220,6 +228,8 @@ class ReplayBuffer:
         state = {"data": self.data[seed, : self.size], "pos": np.int64(self.pos), "capacity": np.int64(self.capacity)}
         if self.priorities is not None:
             state.update(self.priorities.state_dict(seed, self.size))
+        if self.hindsight is not None:
+            state.update(self.hindsight.state_dict(seed, self.size))
         return state
 
     def load_state_dict(self, seed: int, state: dict[str, np.ndarray]) -> None:
@@ -237,6 +247,8 @@ class ReplayBuffer:
         self.size, self.pos = len(data), int(state["pos"])
         if self.priorities is not None:
             self.priorities.load_state_dict(seed, state)
+        if self.hindsight is not None:
+            self.hindsight.load_state_dict(seed, state)
 
 
 def sample_indices(seeds: list[int], step: int, size: int, shape: tuple[int, ...]) -> np.ndarray:

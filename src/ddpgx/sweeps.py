@@ -444,6 +444,8 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
         per_seed = evaluation.returns.mean(axis=1)
         metrics = {"step": int(evaluation.step), "mean_return": float(per_seed.mean()),
                    "worst_seed_return": float(per_seed.min())}
+        if evaluation.success is not None and all(math.isfinite(v) for v in evaluation.success.ravel()):
+            metrics["success_rate"] = float(evaluation.success.mean())
         checkpoint = None
         if evaluation.checkpointed:  # Tune copies this directory: it names the ddpgx checkpoint, tiny
             pointer.mkdir(exist_ok=True)
@@ -719,14 +721,18 @@ def trial_rows(sweep_dir: Path) -> list[dict[str, Any]]:
         # a trial of several seeds keeps each in seed_N/, also while only its first has begun (SB3 trials
         # run their seeds one after the other)
         dirs = [run_dir] if max(num_seeds, trial.get("seeds", 1)) == 1 else list(seed_dirs(run_dir).values())
-        returns, steps = [], []
+        returns, steps, success = [], [], []
         for d in dirs:
             evals = read_csv(d / "eval.csv") if (d / "eval.csv").exists() else []
             if evals:
                 returns.append([float(e["mean_return"]) for e in evals])
                 steps.append(int(float(evals[-1]["step"])))
+                if all(e.get("success_rate", "") != "" for e in evals):
+                    success.append({int(float(e["step"])): float(e["success_rate"]) for e in evals})
+        success = success if returns and len(success) == len(returns) else []
         rows.append({**trial, "run_dir": run_dir, "total_steps": config.total_steps, "returns": returns,
-                     "final_returns": [r[-1] for r in returns], "step": min(steps) if steps else 0})
+                     "final_returns": [r[-1] for r in returns], "step": min(steps) if steps else 0,
+                     "success": success, "final_success": [s[max(s)] for s in success]})
     return rows
 
 
@@ -766,8 +772,10 @@ def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> li
     for task in sorted({r["task"] for r in rows}):
         task_rows = sorted((r for r in rows if r["task"] == task), key=lambda r: label(r, varying))
         summaries = summarize({r["trial"]: r["final_returns"] for r in task_rows})
-        lines += [f"## {task}", "", "| trial | setting | seeds | step | mean | 95% CI | IQM | 95% CI | median | worst | best |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        goal = all(r["final_success"] for r in task_rows)
+        lines += [f"## {task}", "", "| trial | setting | seeds | step | mean | 95% CI | IQM | 95% CI | median | worst | best |"
+                  + (" success | steps to 0.95 |" if goal else ""),
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if goal else "")]
         for r in task_rows:
             s = summaries[r["trial"]]
             status = trial_status(r, outcomes)
@@ -777,19 +785,35 @@ def report(sweep_dir: str | Path, print_fn: Callable[[str], None] = print) -> li
                      "mean_ci_low": s.mean_ci[0], "mean_ci_high": s.mean_ci[1], "iqm": s.iqm, "iqm_ci_low": s.iqm_ci[0],
                      "iqm_ci_high": s.iqm_ci[1], "median": s.median, "worst": s.worst, "best": s.best,
                      "per_seed": " ".join(f"{v:.1f}" for v in r["final_returns"]), "run_dir": str(r["run_dir"])}
+            success = ""
+            if goal:
+                entry.update(success=sum(r["final_success"]) / len(r["final_success"]),
+                             success_per_seed=" ".join(f"{v:.2f}" for v in r["final_success"]),
+                             steps_to_95=steps_to(r["success"], 0.95))
+                reached = "-" if entry["steps_to_95"] is None else f"{entry['steps_to_95']:,}"
+                success = f" {entry['success']:.3f} | {reached} |"
             table.append(entry)
             lines.append(f"| {r['trial']} | {entry['setting']} | {s.seeds} | {r['step']}{mark} | {s.mean:.1f} | "
                          f"[{s.mean_ci[0]:.1f}, {s.mean_ci[1]:.1f}] | {s.iqm:.1f} | [{s.iqm_ci[0]:.1f}, {s.iqm_ci[1]:.1f}] | "
-                         f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} |")
+                         f"{s.median:.1f} | {s.worst:.1f} | {s.best:.1f} |{success}")
         lines.append("")
+    if any("success" in entry for entry in table):
+        lines += ["On goal tasks, `success` is the mean over seeds of the last evaluation's success rate (each "
+                  "episode's final info['is_success']), and `steps to 0.95` the first evaluation step at which the "
+                  "mean over seeds reached 0.95.", ""]
     (sweep_dir / "results.md").write_text("\n".join(lines) + "\n")
     with open(sweep_dir / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["task"])
+        fields = list(dict.fromkeys(key for entry in table for key in entry)) or ["task"]
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(table)
+    goal = bool(rows) and all(r["final_success"] for r in rows)
     if rows:
         plot_sweep(sweep_dir, sweep_dir / "curves.png")
-    print_fn(f"wrote {sweep_dir / 'results.md'}, results.csv" + (", curves.png" if rows else ""))
+        if goal:
+            plot_sweep(sweep_dir, sweep_dir / "success.png", "success")
+    print_fn(f"wrote {sweep_dir / 'results.md'}, results.csv" + (", curves.png" if rows else "")
+             + (", success.png" if goal else ""))
     return table
 
 
@@ -801,10 +825,12 @@ def trial_status(row: dict[str, Any], outcomes: dict[str, str]) -> str:
     return {"completed": "stopped", "failed": "failed"}.get(outcomes.get(row["trial"]), "unfinished")
 
 
-def plot_sweep(sweep_dir: str | Path, out: str | Path) -> Path:
-    """A sweep's learning curves: one panel per task, one line (mean over seeds) per trial."""
-    from ddpgx.plot import draw_run, finish_figure, new_figure
+def plot_sweep(sweep_dir: str | Path, out: str | Path, metric: str = "return") -> Path:
+    """A sweep's learning curves (`metric`: "return" or "success"): one panel per task, one line
+    (mean over seeds) per trial."""
+    from ddpgx.plot import check_metric, draw_run, finish_figure, new_figure
 
+    check_metric(metric)
     rows = [r for r in trial_rows(Path(sweep_dir)) if r["final_returns"]]
     if not rows:
         raise ConfigError(f"{sweep_dir} has no evaluated trial yet")
@@ -814,8 +840,18 @@ def plot_sweep(sweep_dir: str | Path, out: str | Path) -> Path:
     for ax, task in zip(axes, tasks):
         for r in rows:
             if r["task"] == task:
-                draw_run(ax, r["run_dir"], label(r, varying))
-    return finish_figure(plt, fig, axes, tasks, out)
+                draw_run(ax, r["run_dir"], label(r, varying), metric)
+    return finish_figure(plt, fig, axes, tasks, out, metric)
+
+
+def steps_to(success: list[dict[int, float]], level: float) -> int | None:
+    """The first evaluation step, among those every seed has, at which the mean success rate over
+    seeds reached `level`; None if it never did."""
+    steps = sorted(set.intersection(*(set(s) for s in success))) if success else []
+    for step in steps:
+        if sum(s[step] for s in success) / len(success) >= level:
+            return step
+    return None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
