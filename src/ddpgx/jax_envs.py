@@ -30,9 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ddpgx.config import JAX_SIMULATORS
 from ddpgx.envs import EnvError
 
-SIMULATORS = ("gymnax", "brax")
+SIMULATORS = tuple(prefix.rstrip("/") for prefix in JAX_SIMULATORS)
 GYMNAX_TASKS = ("Pendulum-v1", "MountainCarContinuous-v0")
 """gymnax's tasks with continuous actions."""
 BRAX_TASKS = ("halfcheetah", "hopper", "walker2d", "ant", "humanoid", "inverted_pendulum",
@@ -102,7 +103,7 @@ class JaxEnv:
 
 def is_jax_env(env_id: str) -> bool:
     """Whether `env_id` names a task written in JAX (`gymnax/...`, `brax/...`)."""
-    return isinstance(env_id, str) and env_id.split("/", 1)[0] in SIMULATORS and "/" in env_id
+    return isinstance(env_id, str) and env_id.startswith(JAX_SIMULATORS)
 
 
 def make(env_id: str, max_episode_steps: int = 0) -> JaxEnv:

@@ -49,6 +49,7 @@ from ddpgx.agent import DDPG, AgentState, Metrics
 from ddpgx.config import Config, ConfigError, check_seed
 from ddpgx.envs import EnvError, EnvFactory, Envs, Step, env_factory, with_time_limit
 from ddpgx.evaluate import Evaluator
+from ddpgx.jax_envs import is_jax_env
 from ddpgx.logging import RunLogger
 from ddpgx.networks import actor_from_config, as_network, critic_from_config, weight_matrices
 from ddpgx.noise import ParamNoise, Schedule, make_noise, reset as reset_noise, schedule_from_config
@@ -377,6 +378,16 @@ def train(
     started on this machine, on 127.0.0.1, or on the cluster at `address` (HOST:PORT).
     """
     config, num_seeds = resolve(config, run_dir, num_seeds, resume)
+    if is_jax_env(config.env_id):  # a task written in JAX: the whole step runs on the device (device_loop.py)
+        from ddpgx import device_loop
+
+        report = on_evaluation and (lambda step, returns, saved: on_evaluation(Evaluation(step, returns, saved)))
+        with _Interrupt() as interrupt:
+            run_dirs, seeds, returns, step = device_loop.train(
+                config, run_dir, num_seeds, resume, overwrite, lambda A: build_agent(config, A, actor, critic),
+                seed_keys, make_env, progress, print_fn, report, lambda: interrupt.requested,
+                {"actor": network_name(actor), "critic": network_name(critic)})
+        return TrainResult(config, run_dirs, seeds, returns, step, interrupted=step < config.total_steps)
     if config.workers:
         from ddpgx import workers
 
