@@ -103,7 +103,9 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
     train.add_argument("--preset", default=None, metavar="NAME",
                        help="a cited hyperparameter set: default, paper (Lillicrap et al. 2016), td3-paper "
                             "(Fujimoto et al. 2018's DDPG), extended (default with observation normalization and 3-step "
-                            "returns); flags override single fields; --preset NAME --help shows "
+                            "returns), fasttd3 (Seo et al. 2025's thousands of environments and large batches, for "
+                            "gymnax/ and brax/ tasks on an accelerator); flags override single fields; --preset NAME "
+                            "--help shows "
                             "its values (default: default)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--address", default=None, metavar="HOST:PORT",
