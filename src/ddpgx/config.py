@@ -40,7 +40,8 @@ SEED_LIMIT = 2**32
 # on their other tasks (the authors' run_experiments.sh). Pendulum-v1 is not one of their tasks; it
 # gets the value of their smaller ones.
 SHORT_RANDOM_START = ("Pendulum-v1", "Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5",
-                      "InvertedDoublePendulum-v5", "Reacher-v5")
+                      "InvertedDoublePendulum-v5", "Reacher-v5",
+                      "gymnax/Pendulum-v1", "brax/hopper", "brax/walker2d")  # the same tasks written in JAX
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {env_id: {"learning_starts": 1_000} for env_id in SHORT_RANDOM_START}
 GENERAL_DEFAULTS: dict[str, Any] = {"learning_starts": 10_000}
 """The values of the task-dependent fields for a task that TASK_DEFAULTS does not name."""
