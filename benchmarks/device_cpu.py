@@ -131,8 +131,8 @@ WORKERS = {"rejax": worker_rejax, "device": worker_device, "train": worker_train
 # ----------------------------------------------------------------------------- driver
 
 def run_worker(name: str, *args) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--worker", name, json.dumps(args)], capture_output=True,
-                          text=True)
+    done = subprocess.run([sys.executable, __file__, "--worker", name, "--args", json.dumps(args)],
+                          capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"worker {name}{args} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -165,10 +165,10 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="check the script at tiny settings (figures meaningless)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
-    args, rest = parser.parse_known_args()
+    parser.add_argument("--args", help=argparse.SUPPRESS)
+    args = parser.parse_args()
     if args.worker:
-        print(json.dumps(WORKERS[args.worker](*json.loads(args.args or rest[0]))))
+        print(json.dumps(WORKERS[args.worker](*json.loads(args.args))))
         return
     if args.what is None:
         parser.error("choose what to measure: rejax, host or returns")

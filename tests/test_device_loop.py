@@ -188,8 +188,15 @@ def test_resume_is_exact_and_seeds_are_those_of_single_runs(tmp_path):
     assert not np.allclose(zero.replay()["data"][:4], one.replay()["data"][:4])
 
 
-def test_a_device_run_exports_and_loads_as_a_host_run_does(tmp_path):
+def test_a_device_run_exports_loads_and_evaluates_as_a_host_run_does(tmp_path, capsys):
     train(device_config(), tmp_path / "run")
+    from ddpgx.cli import main
+
+    # `ddpgx eval` with the run's evaluation episodes gives the run's final evaluation
+    assert main(["eval", str(tmp_path / "run"), "--episodes", "2"]) == 0
+    final = [float(x) for x in (tmp_path / "run" / "eval.csv").read_text().splitlines()[-1].split(",")[4:6]]
+    shown = [float(x) for x in capsys.readouterr().out.split("returns: ")[1].split()]
+    np.testing.assert_allclose(sorted(shown), final, rtol=1e-5)
     policy = ddpgx.load_policy(tmp_path / "run")
     action = policy(np.array([1.0, 0.0, 0.0], np.float32))
     assert action.shape == (1,) and -2.0 <= action[0] <= 2.0

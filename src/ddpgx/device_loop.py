@@ -241,18 +241,7 @@ def build(agent: DDPG, env: JaxEnv, config: Config) -> Program:
                       state.agent.updates)
 
     def evaluate(actor, eval_key):
-        K, T = config.eval_episodes, env.max_episode_steps
-        env_state = jax.vmap(env.reset)(jax.random.split(eval_key, K))
-
-        def body(carry, t):
-            env_state, returns, running = carry
-            action = agent.act(actor, env_state.obs)
-            env_state, out = jax.vmap(env.step)(jax.random.split(jax.random.fold_in(eval_key, t), K), env_state, action)
-            returns = returns + jnp.where(running, out.reward, 0.0)
-            return (env_state, returns, running & ~(out.terminated | out.truncated)), None
-
-        (_, returns, _), _ = jax.lax.scan(body, (env_state, jnp.zeros(K), jnp.ones(K, bool)), jnp.arange(T))
-        return returns
+        return rollout_returns(env, lambda obs: agent.act(actor, obs), eval_key, config.eval_episodes)
 
     iterations = max(1, CHUNK_TRANSITIONS // E)
     return Program(
@@ -261,6 +250,36 @@ def build(agent: DDPG, env: JaxEnv, config: Config) -> Program:
         evaluate=jax.jit(jax.vmap(evaluate)),
         iterations=iterations,
     )
+
+
+def rollout_returns(env: JaxEnv, policy: Callable[[jax.Array], jax.Array], key: jax.Array,
+                    episodes: int) -> jax.Array:
+    """Returns of `episodes` noise-free episodes run side by side, each to its end (its time limit at
+    most); `policy` maps observations (episodes, *obs_shape) to actions in [-1, 1]. The same key
+    gives the same initial states: every evaluation of a run starts from the same episodes."""
+    env_state = jax.vmap(env.reset)(jax.random.split(key, episodes))
+
+    def body(carry, t):
+        env_state, returns, running = carry
+        step_keys = jax.random.split(jax.random.fold_in(key, t), episodes)
+        env_state, out = jax.vmap(env.step)(step_keys, env_state, policy(env_state.obs))
+        returns = returns + jnp.where(running, out.reward, 0.0)
+        return (env_state, returns, running & ~(out.terminated | out.truncated)), None
+
+    start = (env_state, jnp.zeros(episodes), jnp.ones(episodes, bool))
+    (_, returns, _), _ = jax.lax.scan(body, start, jnp.arange(env.max_episode_steps))
+    return returns
+
+
+def evaluate_policy(apply: Callable, params: Any, env_id: str, max_episode_steps: int, seed: int,
+                    episodes: int) -> np.ndarray:
+    """`ddpgx eval` of a run on a task written in JAX: noise-free returns of `episodes` episodes of
+    the actor `apply(params, obs)`, from the evaluation key of `seed` (the run's own evaluations,
+    if `episodes` is the run's eval_episodes)."""
+    env = jax_envs.make(env_id, max_episode_steps)
+    *_, eval_key = device_keys(seed)
+    run = jax.jit(lambda p, k: rollout_returns(env, lambda obs: apply(p, obs), k, episodes))
+    return np.asarray(run(params, eval_key), np.float64)
 
 
 def insert(replay: Replay, rows: Batch) -> Replay:
