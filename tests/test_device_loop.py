@@ -220,3 +220,20 @@ def test_cli_trains_gymnax_pendulum_with_64_environments_a_progress_bar_and_the_
     assert [row.split(",")[0] for row in (run / "eval.csv").read_text().splitlines()[1:]] == ["1024", "2048"]
     # 64 environments x 2048 / 64 steps, Pendulum's episodes of 200 steps: 64 x 10 episodes
     assert len((run / "episodes.csv").read_text().splitlines()) - 1 == 640
+
+
+def test_fasttd3_preset_is_for_tasks_written_in_jax_with_fasttd3s_values():
+    with pytest.raises(ConfigError, match="fasttd3 preset is for the on-device loop"):
+        ddpgx.from_preset("fasttd3", "HalfCheetah-v5")
+    config = ddpgx.from_preset("fasttd3", "brax/halfcheetah")
+    assert (config.num_envs, config.batch_size, config.updates_per_iteration) == (1024, 32768, 2)
+    assert (config.critic_hidden, config.actor_hidden, config.tau) == ((1024, 512, 256), (512, 256, 128), 0.1)
+    assert device_loop.updates_per_iteration(config) == 2
+    assert device_loop.updates_per_iteration(device_config(num_envs=8, gradient_steps=2)) == 16  # one per transition
+
+
+def test_non_finite_losses_stop_the_run_naming_the_step_and_keep_the_last_good_checkpoint(tmp_path):
+    config = device_config(reward_scale=1e38, checkpoint_every=40)  # rewards of -1e39: overflow in float32
+    with pytest.raises(FloatingPointError, match=r"step 40: critic_loss of seed 0 became non-finite"):
+        train(config, tmp_path / "run")
+    assert not ckpt.list_checkpoints(tmp_path / "run")  # the first checkpoint (step 40) was not written

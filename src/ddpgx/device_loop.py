@@ -386,9 +386,7 @@ def train(config: Config, run_dir: str | Path | None, num_seeds: int, resume: bo
             previous = step
             now = time.perf_counter()
             rate = (previous + count * E - clock[1]) / max(now - clock[0], 1e-9)
-            for i in range(count):
-                before, after = previous + i * E, previous + (i + 1) * E
-                write_iteration(loggers, record, i, before, after, config, rate, seeds)
+            write_chunk(loggers, record, count, previous, config, rate, seeds)
             step = previous + count * E
             if _crossed(previous, step, config.log_every):
                 clock = (now, step)
@@ -430,32 +428,39 @@ def next_boundary(step: int, config: Config) -> int:
     return min(ends)
 
 
-def write_iteration(loggers: list[RunLogger], record: Record, i: int, before: int, after: int, config: Config,
-                    rate: float, seeds: list[int]) -> None:
-    """The log rows of iteration i of a chunk: its finished episodes, and a metrics row if its step is due."""
-    for s, logger in enumerate(loggers):
-        for j in np.flatnonzero(record.done[i, s]):
-            logger.write("episodes", {"step": after, "env": int(j), "return": float(record.episode_return[i, s, j]),
+def write_chunk(loggers: list[RunLogger], record: Record, count: int, previous: int, config: Config, rate: float,
+                seeds: list[int]) -> None:
+    """The log rows of a chunk's `count` iterations from step `previous`: every finished episode, and a
+    metrics row at each iteration whose step crosses a multiple of `log_every` (as the host loop)."""
+    E = config.num_envs
+    after = previous + E * (np.arange(count) + 1)
+    check_finite_metrics(record, count, after, seeds)
+    for i, s, j in zip(*np.nonzero(record.done[:count])):
+        loggers[s].write("episodes", {"step": int(after[i]), "env": int(j),
+                                      "return": float(record.episode_return[i, s, j]),
                                       "length": int(record.episode_length[i, s, j])})
-    check_finite_metrics(record, i, after, seeds)
-    if _crossed(before, after, config.log_every):
+    for i in np.flatnonzero(after // config.log_every > (after - E) // config.log_every):
         for s, logger in enumerate(loggers):
             recent = record.recent[i, s]
-            row = {"step": after, "steps_per_s": rate, "episodes": int(record.episodes[i, s]),
+            row = {"step": int(after[i]), "steps_per_s": rate, "episodes": int(record.episodes[i, s]),
                    "recent_return": float(np.nanmean(recent)) if np.isfinite(recent).any() else float("nan")}
             if np.isfinite(record.metrics.critic_loss[i, s]):
                 row.update({name: float(value[i, s]) for name, value in record.metrics._asdict().items()})
             logger.write("metrics", row)
 
 
-def check_finite_metrics(record: Record, i: int, step: int, seeds: list[int]) -> None:
+def check_finite_metrics(record: Record, count: int, after: np.ndarray, seeds: list[int]) -> None:
     """Stop at the first iteration whose losses are not finite, once the agent has been updated."""
-    bad = [f"{name} of seed {seed}" for name, values in record.metrics._asdict().items()
-           for s, seed in enumerate(seeds) if record.updates[i, s] > 0 and not np.isfinite(values[i, s])]
-    if bad:
-        raise FloatingPointError(
-            f"step {step}: {', '.join(bad)} became non-finite; training stopped and the last good checkpoint "
-            f"is kept (lower the learning rates, or check the rewards' scale)")
+    values = np.stack([np.asarray(v[:count]) for v in record.metrics])  # (3, count, seeds)
+    bad = (record.updates[:count] > 0)[None] & ~np.isfinite(values)
+    if not bad.any():
+        return
+    i = int(np.argmax(bad.any(axis=(0, 2))))
+    names = [f"{name} of seed {seed}" for k, name in enumerate(Metrics._fields) for s, seed in enumerate(seeds)
+             if bad[k, i, s]]
+    raise FloatingPointError(
+        f"step {int(after[i])}: {', '.join(names)} became non-finite; training stopped and the last good checkpoint "
+        f"is kept (lower the learning rates, or check the rewards' scale)")
 
 
 def check_finite(state: AgentState, step: int) -> None:
