@@ -234,6 +234,6 @@ def test_fasttd3_preset_is_for_tasks_written_in_jax_with_fasttd3s_values():
 
 def test_non_finite_losses_stop_the_run_naming_the_step_and_keep_the_last_good_checkpoint(tmp_path):
     config = device_config(reward_scale=1e38, checkpoint_every=40)  # rewards of -1e39: overflow in float32
-    with pytest.raises(FloatingPointError, match=r"step 40: critic_loss of seed 0 became non-finite"):
+    with pytest.raises(FloatingPointError, match=r"step 40: critic_loss of seed 0.* became non-finite"):
         train(config, tmp_path / "run")
     assert not ckpt.list_checkpoints(tmp_path / "run")  # the first checkpoint (step 40) was not written
