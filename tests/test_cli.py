@@ -110,7 +110,8 @@ def test_help_shows_what_runs_for_each_preset():
             shown = shown_default(field.name, preset)
             if field.name == "learning_starts" and preset != "paper":
                 assert shown == ("1000 on Pendulum-v1, Hopper-v5, Walker2d-v5, InvertedPendulum-v5, "
-                                 "InvertedDoublePendulum-v5, Reacher-v5; 10000 on other tasks")
+                                 "InvertedDoublePendulum-v5, Reacher-v5, gymnax/Pendulum-v1, brax/hopper, "
+                                 "brax/walker2d; 10000 on other tasks")
                 assert config.learning_starts == 10_000
                 assert api.from_preset(preset, "Hopper-v5").learning_starts == 1_000
             elif field.name in ("noise_decay_steps", "priority_beta_steps"):  # the schedules last the run
