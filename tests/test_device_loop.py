@@ -196,7 +196,7 @@ def test_a_device_run_exports_loads_and_evaluates_as_a_host_run_does(tmp_path, c
     assert main(["eval", str(tmp_path / "run"), "--episodes", "2"]) == 0
     final = [float(x) for x in (tmp_path / "run" / "eval.csv").read_text().splitlines()[-1].split(",")[4:6]]
     shown = [float(x) for x in capsys.readouterr().out.split("returns: ")[1].split()]
-    np.testing.assert_allclose(sorted(shown), final, rtol=1e-5)
+    np.testing.assert_allclose(sorted(shown), final, rtol=1e-4, atol=0.006)  # printed to 2 decimals
     policy = ddpgx.load_policy(tmp_path / "run")
     action = policy(np.array([1.0, 0.0, 0.0], np.float32))
     assert action.shape == (1,) and -2.0 <= action[0] <= 2.0
