@@ -211,15 +211,18 @@ def test_cli_trains_gymnax_pendulum_with_64_environments_a_progress_bar_and_the_
     done = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--env", PENDULUM, "--num-envs", "64",
                            "--total-steps", "2048", "--learning-starts", "512", "--batch-size", "32",
                            "--actor-hidden", "16", "16", "--critic-hidden", "16", "16", "--buffer-size", "4096",
-                           "--eval-every", "1024", "--eval-episodes", "2", "--run-dir", str(run)],
+                           "--eval-every", "1024", "--eval-episodes", "2", "--max-episode-steps", "16",
+                           "--run-dir", str(run)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2048/2048" in done.stderr  # tqdm's bar
     assert "final evaluation, seed 0, 2 noise-free episodes" in done.stdout
     assert {"config.json", "metrics.csv", "eval.csv", "episodes.csv", "checkpoints"} <= {p.name for p in run.iterdir()}
     assert [row.split(",")[0] for row in (run / "eval.csv").read_text().splitlines()[1:]] == ["1024", "2048"]
-    # 64 environments x 2048 / 64 steps, Pendulum's episodes of 200 steps: 64 x 10 episodes
-    assert len((run / "episodes.csv").read_text().splitlines()) - 1 == 640
+    # 64 environments x 2048 / 64 = 32 steps each, in episodes of 16 steps: 64 x 2 episodes
+    episodes = [row.split(",") for row in (run / "episodes.csv").read_text().splitlines()[1:]]
+    assert len(episodes) == 128 and {int(e[3]) for e in episodes} == {16}
+    assert sorted(int(e[1]) for e in episodes if e[0] == "1024") == list(range(64))
 
 
 def test_fasttd3_preset_is_for_tasks_written_in_jax_with_fasttd3s_values():
