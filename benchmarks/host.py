@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("ddpgx", "jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy", "torch", "stable-baselines3")
+PACKAGES = ("ddpgx", "jax", "jaxlib", "flax", "optax", "gymnasium", "mujoco", "numpy", "torch", "stable-baselines3",
+            "sbx-rl", "gymnax", "brax", "rejax")
 
 
 def spread(values: list[float]) -> str:

@@ -1,23 +1,26 @@
 """Speed benchmark: ddpgx against Stable-Baselines3 DDPG in one run, on this machine.
 
-    python benchmarks/speed.py [--reps 3] [--steps 5000] [--out benchmarks/results]
+    python benchmarks/speed.py [--reps 3] [--steps 5000] [--out benchmarks/results] [--end-to-end-only]
 
 Every figure comes from this one run (each measurement in a fresh subprocess, one at a time):
-  - end-to-end training steps/s after learning_starts, ddpgx and SB3 DDPG with identical
-    hyperparameters, Pendulum-v1 and HalfCheetah-v5, median and spread over repetitions;
+  - end-to-end training steps/s after learning_starts, ddpgx, SB3 DDPG and SBX DDPG (SB3's JAX
+    port) with identical hyperparameters, Pendulum-v1 and HalfCheetah-v5, median and range over
+    repetitions, the libraries interleaved within each repetition;
   - the time of one update alone, its FLOPs (XLA cost analysis) and the rate of a plain
     256x256x256 matrix product, so the update's efficiency is a fraction of what the machine does;
   - environment-only steps/s;
   - peak memory of a 1,000,000-transition HalfCheetah buffer against its raw bytes, and the
     sampling cost of a full buffer against a nearly empty one;
   - aggregate steps/s of 8 seeds in one process against one seed.
-Writes speed.json and speed.md to --out. SB3 comes from the `bench` extra: pip install -e '.[bench]'.
+Writes speed.json and speed.md to --out, with the CPU's name and the load average. SB3 and SBX come
+from the `bench` extra: pip install -e '.[bench]'.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -88,6 +91,38 @@ def worker_sb3(env_id: str, steps: int) -> dict:
     clock = Clock()
     model.learn(total_timesteps=LEARNING_STARTS + WARMUP + steps, callback=clock)
     return {"steps_per_s": steps / (clock.end - clock.start), "torch_threads": torch.get_num_threads()}
+
+
+def worker_sbx(env_id: str, steps: int) -> dict:
+    """SBX's DDPG (the JAX port of SB3; one critic, no policy delay) with ddpgx's hyperparameters.
+    SBX sets the critic's learning rate apart (qf_learning_rate): it is given the same as the actor's."""
+    import gymnasium as gym
+    import numpy as np
+    from sbx import DDPG
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == LEARNING_STARTS + WARMUP:
+                self.start = time.perf_counter()
+            return True
+
+        def _on_training_end(self) -> None:
+            self.end = time.perf_counter()
+
+    env = gym.make(env_id)
+    action_dim = env.action_space.shape[0]
+    model = DDPG(
+        "MlpPolicy", env, learning_rate=HYPER["lr"], qf_learning_rate=HYPER["lr"], buffer_size=HYPER["buffer_size"],
+        learning_starts=LEARNING_STARTS, batch_size=HYPER["batch_size"], tau=HYPER["tau"], gamma=HYPER["gamma"],
+        train_freq=1, gradient_steps=1,
+        action_noise=NormalActionNoise(np.zeros(action_dim), HYPER["noise_sigma"] * np.ones(action_dim)),
+        policy_kwargs=dict(net_arch=list(HYPER["hidden"])), seed=0, verbose=0,
+    )
+    clock = Clock()
+    model.learn(total_timesteps=LEARNING_STARTS + WARMUP + steps, callback=clock)
+    return {"steps_per_s": steps / (clock.end - clock.start)}
 
 
 def worker_update() -> dict:
@@ -220,7 +255,7 @@ def worker_memory() -> dict:
             "sample_ratio_full_over_10k": sample_full / sample_small}
 
 
-WORKERS = {"ddpgx": worker_ddpgx, "sb3": worker_sb3, "update": worker_update, "env": worker_env,
+WORKERS = {"ddpgx": worker_ddpgx, "sb3": worker_sb3, "sbx": worker_sbx, "update": worker_update, "env": worker_env,
            "memory": worker_memory}
 
 
@@ -244,7 +279,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5_000, help="timed steps per run, after learning_starts + warm-up")
     parser.add_argument("--envs", nargs="+", default=["Pendulum-v1", "HalfCheetah-v5"])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3")
+    parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3 and SBX")
+    parser.add_argument("--end-to-end-only", action="store_true",
+                        help="only the end-to-end steps/s of ddpgx, SB3 and SBX (not the update, memory, seeds)")
     parser.add_argument("--report-only", action="store_true", help="rewrite speed.md from the speed.json in --out")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="?", help=argparse.SUPPRESS)
@@ -263,9 +300,10 @@ def main() -> None:
     for env_id in args.envs:
         row: dict = {}
         for rep in range(args.reps):
+            # the libraries interleaved: a change of the machine's load reaches each of them alike
             for name, worker_args in [("ddpgx", (env_id, args.steps)), ("ddpgx_fused8", (env_id, args.steps, 1, 8)),
-                                      ("sb3", (env_id, args.steps))]:
-                if name == "sb3" and args.no_sb3:
+                                      ("sb3", (env_id, args.steps)), ("sbx", (env_id, args.steps))]:
+                if name in ("sb3", "sbx") and args.no_sb3:
                     continue
                 value = run_worker(name.split("_")[0], *worker_args)["steps_per_s"]
                 row.setdefault(name, []).append(value)
@@ -274,8 +312,16 @@ def main() -> None:
         if "sb3" in row:
             row["ratio_ddpgx_over_sb3"] = row["ddpgx"]["median"] / row["sb3"]["median"]
             row["ratio_fused8_over_sb3"] = row["ddpgx_fused8"]["median"] / row["sb3"]["median"]
+            row["ratio_ddpgx_over_sbx"] = row["ddpgx"]["median"] / row["sbx"]["median"]
         row["env_only"] = run_worker("env", env_id, 20_000)
         results["end_to_end"][env_id] = row
+    results["load_average"] = os.getloadavg()
+    if args.end_to_end_only:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "speed.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "speed.md").write_text(markdown(results, results["command"]))
+        print((args.out / "speed.md").read_text())
+        return
     results["update"] = run_worker("update")
     print(f"update: {results['update']}", flush=True)
     results["memory"] = run_worker("memory")
@@ -293,10 +339,14 @@ def main() -> None:
 
 def markdown(r: dict, command: str) -> str:
     m = r["machine"]
+    load = r.get("load_average")
     lines = [f"Command: `{command}`  ", f"Machine: {m['cpu']}, {m['cores']} cores; {m['date']}" + (f"; ddpgx commit {m['git']}" if m.get("git") else "") + "  ",
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), "",
-             "| task | ddpgx steps/s | ddpgx fused x8 steps/s | SB3 DDPG steps/s | ddpgx / SB3 | fused / SB3 | env alone steps/s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "  ",
+             (f"Load average at the end (1, 5, 15 min): {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}" if load else ""),
+             "", "Medians over the repetitions, with their range; the libraries ran interleaved, one at a time.", "",
+             "| task | ddpgx steps/s | ddpgx fused x8 steps/s | SB3 DDPG steps/s | SBX DDPG steps/s | ddpgx / SB3 | "
+             "fused / SB3 | ddpgx / SBX | env alone steps/s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def cell(row: dict, key: str) -> str:
         if key not in row:
@@ -307,8 +357,11 @@ def markdown(r: dict, command: str) -> str:
     for env_id, row in r["end_to_end"].items():
         ratio = f"{row['ratio_ddpgx_over_sb3']:.2f}" if "ratio_ddpgx_over_sb3" in row else "-"
         fused = f"{row['ratio_fused8_over_sb3']:.2f}" if "ratio_fused8_over_sb3" in row else "-"
+        sbx = f"{row['ratio_ddpgx_over_sbx']:.2f}" if "ratio_ddpgx_over_sbx" in row else "-"
         lines.append(f"| {env_id} | {cell(row, 'ddpgx')} | {cell(row, 'ddpgx_fused8')} | {cell(row, 'sb3')} | "
-                     f"{ratio} | {fused} | {row['env_only']['raw_steps_per_s']:.0f} |")
+                     f"{cell(row, 'sbx')} | {ratio} | {fused} | {sbx} | {row['env_only']['raw_steps_per_s']:.0f} |")
+    if "update" not in r:
+        return "\n".join(lines + [""])
     u, mem, seeds = r["update"], r["memory"], r["seeds"]
     lines += ["", "| where a training step goes (medians) | " + " | ".join(r["end_to_end"]) + " |",
               "| --- |" + " --- |" * len(r["end_to_end"])]

@@ -102,7 +102,7 @@ def test_flag_type_errors_come_from_argparse():
 def test_help_shows_what_runs_for_each_preset():
     """The default each flag shows is the value the run gets, for the default preset and for another one."""
     import ddpgx as api
-    from ddpgx.cli import build_parser, shown_default
+    from ddpgx.cli import shown_default
 
     for preset in ("default", "paper", "td3-paper", "extended"):
         config = api.from_preset(preset, "HalfCheetah-v5")
@@ -110,7 +110,8 @@ def test_help_shows_what_runs_for_each_preset():
             shown = shown_default(field.name, preset)
             if field.name == "learning_starts" and preset != "paper":
                 assert shown == ("1000 on Pendulum-v1, Hopper-v5, Walker2d-v5, InvertedPendulum-v5, "
-                                 "InvertedDoublePendulum-v5, Reacher-v5; 10000 on other tasks")
+                                 "InvertedDoublePendulum-v5, Reacher-v5, gymnax/Pendulum-v1, brax/hopper, "
+                                 "brax/walker2d; 10000 on other tasks")
                 assert config.learning_starts == 10_000
                 assert api.from_preset(preset, "Hopper-v5").learning_starts == 1_000
             elif field.name in ("noise_decay_steps", "priority_beta_steps"):  # the schedules last the run
@@ -120,7 +121,6 @@ def test_help_shows_what_runs_for_each_preset():
             else:
                 assert shown.split(", from the")[0] == repr(getattr(config, field.name)) or field.name == "env_id", \
                     (preset, field.name, shown)
-        text = build_parser(preset).format_help()  # argparse shows the subcommand's own help below
     out = ddpgx("train", "--preset", "paper", "--help").stdout
     assert "--actor-lr X" in out and "(default: 0.0001, from the paper preset)" in out
     assert "(default: 0.0003)" in ddpgx("train", "--help").stdout

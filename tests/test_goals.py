@@ -17,7 +17,7 @@ from ddpgx.export import export_numpy, export_onnx
 from tests.conftest import quiet, small_config
 from tests.logs import assert_same_logs, csv_rows
 from tests.probe_envs import GoalChoice, GoalTruncated, PointGoal, factory
-from tests.test_export import TOLERANCE, sample_observations
+from tests.test_export import TOLERANCE
 from tests.test_train import assert_same_checkpoint, final_checkpoint
 
 

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ddpgx import checkpoint as ckpt
 from ddpgx.logging import read_csv

@@ -103,7 +103,9 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
     train.add_argument("--preset", default=None, metavar="NAME",
                        help="a cited hyperparameter set: default, paper (Lillicrap et al. 2016), td3-paper "
                             "(Fujimoto et al. 2018's DDPG), extended (default with observation normalization and 3-step "
-                            "returns); flags override single fields; --preset NAME --help shows "
+                            "returns), fasttd3 (Seo et al. 2025's thousands of environments and large batches, for "
+                            "gymnax/ and brax/ tasks on an accelerator); flags override single fields; --preset NAME "
+                            "--help shows "
                             "its values (default: default)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--address", default=None, metavar="HOST:PORT",
@@ -208,6 +210,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from ddpgx.envs import env_factory
     from ddpgx.evaluate import evaluate
+    from ddpgx.jax_envs import is_jax_env
     from ddpgx.policy import load_policy
 
     checkpoint = args.run_dir if (args.run_dir / "meta.json").exists() else None
@@ -216,9 +219,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"invalid --episodes {args.episodes}: must be at least 1")
     seed = policy.config.seed if args.seed is None else args.seed
     check_seed(seed, "--seed")
-    make_env = env_factory(policy.config.env_id, policy.config.max_episode_steps)
-    returns = evaluate(lambda obs: policy.act_unit(obs[0])[None], make_env, [seed], args.episodes,
-                       policy.config.env_id)[0]
+    if is_jax_env(policy.config.env_id):  # a task written in JAX: its episodes run on the device
+        from ddpgx.device_loop import evaluate_policy
+        from ddpgx.networks import as_network
+
+        if args.video is not None:
+            raise ConfigError(f"--video records Gymnasium environments; {policy.config.env_id} is written in JAX "
+                              f"(leave --video out)")
+        returns = evaluate_policy(as_network(policy.actor, "actor").apply, policy.params, policy.config.env_id,
+                                  policy.config.max_episode_steps, seed, args.episodes)
+    else:
+        make_env = env_factory(policy.config.env_id, policy.config.max_episode_steps)
+        returns = evaluate(lambda obs: policy.act_unit(obs[0])[None], make_env, [seed], args.episodes,
+                           policy.config.env_id)[0]
     print(f"{policy.config.env_id}, step {policy.step}, {args.episodes} noise-free episodes: "
           f"mean return {returns.mean():.2f} +- {returns.std():.2f} (min {returns.min():.2f}, max {returns.max():.2f})")
     print("returns: " + " ".join(f"{r:.2f}" for r in returns))

@@ -43,7 +43,8 @@ SEED_LIMIT = 2**32
 # on their other tasks (the authors' run_experiments.sh). Pendulum-v1 is not one of their tasks; it
 # gets the value of their smaller ones.
 SHORT_RANDOM_START = ("Pendulum-v1", "Hopper-v5", "Walker2d-v5", "InvertedPendulum-v5",
-                      "InvertedDoublePendulum-v5", "Reacher-v5")
+                      "InvertedDoublePendulum-v5", "Reacher-v5",
+                      "gymnax/Pendulum-v1", "brax/hopper", "brax/walker2d")  # the same tasks written in JAX
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {env_id: {"learning_starts": 1_000} for env_id in SHORT_RANDOM_START}
 GENERAL_DEFAULTS: dict[str, Any] = {"learning_starts": 10_000}
 """The values of the task-dependent fields for a task that TASK_DEFAULTS does not name."""
@@ -55,6 +56,10 @@ WORKERS_WITHOUT = (("obs_norm", False), ("reward_norm", False), ("n_step", 1), (
                    ("noise_schedule", "constant"))
 """Extensions the rollout workers do not support, with their plain values; nor parameter noise.
 Prioritized replay, a fixed reward scale and the critic's layer norm work with them."""
+
+
+JAX_SIMULATORS = ("gymnax/", "brax/")
+"""The prefixes of the tasks written in JAX, which the on-device loop trains (`jax_envs.py`)."""
 
 
 class ConfigError(ValueError):
@@ -85,7 +90,8 @@ def check_seed(seed: Any, what: str = "seed", count: int = 1) -> None:
 class Config:
     """Hyperparameters and run settings of DDPG training."""
 
-    env_id: str = option("Pendulum-v1", "Gymnasium environment id (a registered id, or 'module:EnvName' to import one).")
+    env_id: str = option("Pendulum-v1", "Gymnasium environment id (a registered id, or 'module:EnvName' to import one); "
+                                         "or a task written in JAX, trained on the device: gymnax/NAME or brax/NAME.")
     total_steps: int = option(20_000, "Environment steps to train for, counted per seed over all parallel environments "
                                       "(RL Zoo's Pendulum-v1 budget).")
     seed: int = option(0, "Seed of everything random in the run, in [0, 2**32): same seed, same machine, same result "
@@ -158,6 +164,9 @@ class Config:
                                                "value from TASK_DEFAULTS).")
     train_freq: int = option(1, "Update every this many vector-env steps (the seed: after each new transition).")
     gradient_steps: int = option(1, "Gradient steps per update, per environment (the seed: one per transition).")
+    updates_per_iteration: int = option(0, "On-device loop (gymnax/..., brax/... tasks): gradient steps per update "
+                                           "whatever num_envs, as FastTD3's num_updates (0: gradient_steps x num_envs, "
+                                           "one per new transition).")
 
     # --- exploration ---
     noise: NoiseKind = option("gaussian", "Exploration noise: gaussian or ou (Ornstein-Uhlenbeck), added in the "
@@ -272,6 +281,11 @@ class Config:
         if self.critic_action_layer < 0 or self.critic_action_layer > max(len(self.critic_hidden) - 1, 0):
             fail("critic_action_layer", f"must be between 0 and {max(len(self.critic_hidden) - 1, 0)} "
                  f"(the critic has {len(self.critic_hidden)} hidden layers)")
+        if self.updates_per_iteration < 0:
+            fail("updates_per_iteration", "must be zero (one update per transition) or positive")
+        if self.updates_per_iteration and not self.env_id.startswith(JAX_SIMULATORS):
+            fail("updates_per_iteration", f"is for the on-device loop of tasks written in JAX (gymnax/..., brax/...), "
+                                          f"not {self.env_id}: use gradient_steps and train_freq")
         if self.replay_ratio <= 0:
             fail("replay_ratio", "must be positive")
         if self.workers and self.buffer_size < self.chunk_steps * self.num_envs:

@@ -479,7 +479,7 @@ class Training:
         for logger in self.loggers:
             logger.flush()
         for s, seed_dir in enumerate(self.run.seed_dirs):
-            meta = {"step": step, "ddpgx_version": _version(), "config": config.replace(seed=self.seeds[s]).to_dict(),
+            meta = {"step": step, "ddpgx_version": version(), "config": config.replace(seed=self.seeds[s]).to_dict(),
                     "log_rows": self.loggers[s].rows, **self.networks, "obs_shape": list(self.envs.obs_shape),
                     "action_low": self.envs.scaler.low.tolist(), "action_high": self.envs.scaler.high.tolist(),
                     **({"obs_layout": self.envs.layout.to_json()} if self.envs.layout else {})}
@@ -585,7 +585,8 @@ def check_finite(state: AgentState, step: int) -> None:
             )
 
 
-def _version() -> str:
+def version() -> str:
+    """ddpgx's version, written into every checkpoint."""
     from ddpgx import __version__
 
     return __version__

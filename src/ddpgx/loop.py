@@ -28,7 +28,8 @@ noise schedule and parameter-space noise), the networks' layer normalization. `l
 minibatches` puts the replay pieces together on the host; the jitted update sees only packed rows.
 
 `train` runs this loop, or with `config.workers` the rollout workers' learner (`workers.py`): both
-on the machinery of `learner.py` (`Training`, `learn_step`).
+on the machinery of `learner.py` (`Training`, `learn_step`). A task written in JAX (`gymnax/...`,
+`brax/...`) goes to the on-device loop (`device_loop.py`), which calls the same `agent.py` update.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import numpy as np
 from ddpgx import learner, normalization, workers
 from ddpgx.config import Config, ConfigError, check_seed
 from ddpgx.envs import EnvError, EnvFactory, Step
+from ddpgx.jax_envs import is_jax_env
 from ddpgx.learner import Evaluation, SeedState, TrainResult, Training, count_episodes, crossed, network_obs
 from ddpgx.rundir import check_resumable, find_run
 
@@ -78,6 +80,12 @@ def train(
     was started is stopped. A second Ctrl-C stops at once.
     """
     config, num_seeds = resolve(config, run_dir, num_seeds, resume)
+    if is_jax_env(config.env_id):  # a task written in JAX: the whole step runs on the device
+        from ddpgx import device_loop
+
+        with _Interrupt() as interrupt:
+            return device_loop.train(config, run_dir, num_seeds, resume, overwrite, actor, critic, make_env, progress,
+                                     print_fn, on_evaluation, lambda: interrupt.requested)
     if config.workers and actor is not None:
         raise ConfigError("rollout workers act with the default MLP actor, in numpy; a custom actor needs workers=0")
     with _Interrupt() as interrupt:

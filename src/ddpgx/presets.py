@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ddpgx.config import Config, ConfigError
+from ddpgx.config import JAX_SIMULATORS, Config, ConfigError
 
 
 class Preset(NamedTuple):
     values: dict[str, Any]
     source: str
+    jax_only: bool = False
+    """For the on-device loop only (tasks written in JAX, gymnax/... or brax/...)."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -46,6 +48,16 @@ PRESETS: dict[str, Preset] = {
                "(OpenAI Baselines' DDPG, Plappert et al. 2018) and 3-step returns (Hessel et al. 2018's n; "
                "Barth-Maron et al. 2018 for n-step returns with a deterministic policy gradient)",
     ),
+    "fasttd3": Preset(
+        values=dict(num_envs=1024, batch_size=32768, actor_hidden=(512, 256, 128), critic_hidden=(1024, 512, 256),
+                    actor_lr=3e-4, critic_lr=3e-4, tau=0.1, gamma=0.99, updates_per_iteration=2,
+                    buffer_size=10_240 * 1024, learning_starts=10 * 1024, noise="gaussian", noise_sigma=0.2),
+        source="Seo et al. 2025, 'FastTD3: Simple, Fast, and Capable Reinforcement Learning for Humanoid Control' "
+               "(fast_td3/hyperparams.py, MuJoCoPlaygroundArgs): 1024 environments, batch 32768, 2 updates per "
+               "iteration, the critic 1024-512-256 and the actor 512-256-128, tau 0.1, 10,240 transitions per "
+               "environment; for accelerators",
+        jax_only=True,
+    ),
 }
 
 
@@ -58,4 +70,8 @@ def preset_values(name: str) -> dict[str, Any]:
 
 def from_preset(name: str = "default", env_id: str = "Pendulum-v1", **changes: Any) -> Config:
     """A Config from a preset for a task, with single fields overridden by `changes`."""
-    return Config(**{**preset_values(name), "env_id": env_id, **changes})
+    values = preset_values(name)
+    if PRESETS[name].jax_only and not env_id.startswith(JAX_SIMULATORS):
+        raise ConfigError(f"the {name} preset is for the on-device loop, with thousands of environments written in "
+                          f"JAX (gymnax/NAME, brax/NAME), not {env_id}: choose such a task or another preset")
+    return Config(**{**values, "env_id": env_id, **changes})
