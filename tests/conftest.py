@@ -1,8 +1,18 @@
 import os
+import tempfile
 import warnings
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+# pytest-xdist runs one test process per core (`-n auto`): XLA stays on one thread in each, which is
+# faster than every process spreading its small matrix products over all cores.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+# Most tests compile the same small programs again (new closures, the same shapes), in the test
+# processes and in the subprocesses they start (the command line, Ray's trials): JAX's persistent
+# compilation cache, shared by them all through the environment, compiles each program once. Its
+# entries are keyed by the program and JAX's version, so a stale one is never used.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"ddpgx-tests-jax-cache-{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 warnings.filterwarnings("ignore", message=".*settotalmass.*")
 
 import pytest  # noqa: E402
@@ -19,6 +29,12 @@ def small_config(**changes) -> ddpgx.Config:
     )
     values.update(changes)
     return ddpgx.Config(**values)
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests first: pytest-xdist hands tests out in this order, so the longest ones start
+    while the short ones can still fill the other cores."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def quiet(_: str) -> None:

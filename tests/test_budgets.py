@@ -158,6 +158,7 @@ def test_compact_command_line_names_the_problem(tmp_path):
                                                    "`ddpgx sweep` wrote"
 
 
+@pytest.mark.slow
 def test_report_from_the_compact_form_equals_the_report_from_the_full_one(sweeps, tmp_path):
     full = sweeps[0]
     small = compact.compact(full, tmp_path / "compact" / full.name)
@@ -217,6 +218,7 @@ def test_a_trial_past_a_budget_without_an_evaluation_there_says_so(tmp_path):
     assert table["rows"][0]["status"] == "no evaluation at 100,000 (evaluated every 5,000 steps)"
 
 
+@pytest.mark.slow
 def test_budgets_report_writes_tables_and_pictures_for_a_running_sweep(sweeps, references, tmp_path):
     out = tmp_path / "report"
     done = subprocess.run([sys.executable, str(BENCHMARKS / "budgets.py"), *map(str, sweeps), "--references",

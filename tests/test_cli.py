@@ -28,6 +28,7 @@ def test_help_lists_every_config_field_with_its_doc():
     assert "{gaussian,ou,param}" in out  # choices come from the field's type
 
 
+@pytest.mark.slow
 def test_train_resume_eval_plot(tmp_path):
     run = tmp_path / "run"
     result = ddpgx("train", "--run-dir", run, *SMALL)
@@ -51,6 +52,7 @@ def test_train_resume_eval_plot(tmp_path):
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_num_seeds_writes_one_directory_per_seed_and_resumes_across_a_digit_boundary(tmp_path):
     ddpgx("train", "--run-dir", tmp_path / "multi", "--num-seeds", "2", "--seed", "9", *SMALL)
     for seed in (9, 10):
@@ -79,6 +81,7 @@ def test_num_seeds_writes_one_directory_per_seed_and_resumes_across_a_digit_boun
     (["--seed", "4294967296"], "invalid seed=4294967296: must lie in [0, 2**32 - 1]"),
     (["--buffer-size", "1e13"], "the replay buffer needs 327.4 TiB"),
 ])
+@pytest.mark.slow
 def test_bad_input_gets_a_one_line_error_and_leaves_nothing(tmp_path, args, message):
     result = ddpgx("train", "--run-dir", tmp_path / "run", "--no-progress", *args, check=False)
     assert result.returncode == 2
@@ -126,6 +129,7 @@ def test_help_shows_what_runs_for_each_preset():
     assert "(default: 0.0003)" in ddpgx("train", "--help").stdout
 
 
+@pytest.mark.slow
 def test_config_for_a_task_is_what_the_command_line_runs_for_it(tmp_path):
     """`Config(env_id=E)` and `ddpgx train --env E` give the same config, task-dependent defaults included."""
     import ddpgx as api
@@ -141,6 +145,7 @@ def test_config_for_a_task_is_what_the_command_line_runs_for_it(tmp_path):
     assert api.Config(learning_starts=5).replace(env_id="HalfCheetah-v5").learning_starts == 5  # set: kept
 
 
+@pytest.mark.slow
 def test_eval_rejects_a_bad_seed_and_export_makes_its_directory(tmp_path):
     run = tmp_path / "run"
     ddpgx("train", "--run-dir", run, *SMALL)
@@ -150,6 +155,7 @@ def test_eval_rejects_a_bad_seed_and_export_makes_its_directory(tmp_path):
     assert (tmp_path / "new" / "dir" / "policy.npz").exists()
 
 
+@pytest.mark.slow
 def test_plain_training_never_imports_ray_and_the_numpy_loader_never_imports_jax(tmp_path):
     script = ("import sys; from ddpgx.cli import main; "
               f"main(['train', '--run-dir', {str(tmp_path / 'run')!r}, *{SMALL!r}, '--no-progress']); "

@@ -87,6 +87,7 @@ def test_what_the_device_loop_cannot_run_is_refused_in_one_line(tmp_path):
 # ----------------------------------------------------------------------------- the same learning as the host
 
 
+@pytest.mark.slow
 def test_the_host_update_fed_the_device_loops_transitions_gives_the_same_parameters(tmp_path):
     """The device loop's transitions (its replay, in order) and minibatch indices, replayed through
     the host loop's jitted functions (`step_functions`: the actions, then the learning calls) from the
@@ -140,6 +141,7 @@ def probe(reward: float, terminated: bool, limit: int) -> JaxEnv:
                   sim_step=lambda key, state, action: ((), zero, jnp.float32(reward), jnp.asarray(terminated)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("terminated, gamma, value", [(True, 0.99, 1.0), (False, 0.5, 2.0)])
 def test_probe_tasks_reach_their_known_values(terminated, gamma, value):
     """Reward 1 then terminated: Q = 1. Reward 1 forever, truncated every 2 steps: a truncation
@@ -165,6 +167,7 @@ def test_probe_tasks_reach_their_known_values(terminated, gamma, value):
 # ----------------------------------------------------------------------------- the run
 
 
+@pytest.mark.slow
 def test_resume_is_exact_and_seeds_are_those_of_single_runs(tmp_path):
     """train(N) then resume to N+M equals train(N+M), parameters, replay, environments and logs; seed 1
     of a two-seed run is the run of seed 1 alone."""
@@ -188,6 +191,7 @@ def test_resume_is_exact_and_seeds_are_those_of_single_runs(tmp_path):
     assert not np.allclose(zero.replay()["data"][:4], one.replay()["data"][:4])
 
 
+@pytest.mark.slow
 def test_a_device_run_exports_loads_and_evaluates_as_a_host_run_does(tmp_path, capsys):
     train(device_config(), tmp_path / "run")
     from ddpgx.cli import main
@@ -206,6 +210,7 @@ def test_a_device_run_exports_loads_and_evaluates_as_a_host_run_does(tmp_path, c
     np.testing.assert_allclose(load(tmp_path / "policy.npz")(np.array([1.0, 0.0, 0.0])), action, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_trains_gymnax_pendulum_with_64_environments_a_progress_bar_and_the_run_directory(tmp_path):
     run = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "ddpgx.cli", "train", "--env", PENDULUM, "--num-envs", "64",
@@ -235,6 +240,7 @@ def test_fasttd3_preset_is_for_tasks_written_in_jax_with_fasttd3s_values():
     assert device_loop.updates_per_iteration(device_config(num_envs=8, gradient_steps=2)) == 16  # one per transition
 
 
+@pytest.mark.slow
 def test_non_finite_losses_stop_the_run_naming_the_step_and_keep_the_last_good_checkpoint(tmp_path):
     config = device_config(reward_scale=1e38, checkpoint_every=40)  # rewards of -1e39: overflow in float32
     with pytest.raises(FloatingPointError, match=r"step 40: critic_loss of seed 0.* became non-finite"):

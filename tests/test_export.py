@@ -90,6 +90,7 @@ def onnx_actions(path: Path, obs: np.ndarray) -> np.ndarray:
     return session.run(["action"], {"obs": obs})[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run_fixture", ["pendulum_run", "batch_norm_run", "normalized_run"])
 def test_onnx_and_numpy_match_the_policy_on_1000_observations(run_fixture, request, tmp_path):
     run, space = request.getfixturevalue(run_fixture)
@@ -147,6 +148,7 @@ def test_a_format_1_file_still_loads(pendulum_run, tmp_path):
     np.testing.assert_array_equal(numpy_policy.load(tmp_path / "old.npz")(obs), numpy_policy.load(path)(obs))
 
 
+@pytest.mark.slow
 def test_batch_norm_folding_with_arbitrary_statistics(tmp_path):
     """Random scale, bias, running mean and variance in every batch norm: folding keeps the policy."""
     actor = ddpgx.Actor(3, (16, 8), batch_norm=True)
@@ -233,6 +235,7 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "jaxlib", "fla
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 
 
+@pytest.mark.slow
 def test_cli_exports_both_formats(pendulum_run, tmp_path):
     run, space = pendulum_run
 
@@ -267,6 +270,7 @@ def test_a_multi_seed_root_asks_for_one_seed(pendulum_run, tmp_path, capsys):
     assert (root / "seed_1" / "policy.npz").exists()
 
 
+@pytest.mark.slow
 def test_a_custom_actor_is_refused_with_what_is_supported(tmp_path, capsys):
     import flax.linen as nn
 

@@ -205,6 +205,7 @@ def test_resume_with_another_config(capsys, tmp_path):
     assert "cannot resume" in err and "gamma: 0.99 -> 0.5" in err
 
 
+@pytest.mark.slow
 def test_incompatible_or_damaged_checkpoints(capsys, tmp_path):
     run = tmp_path / "run"
     ddpgx.train(small_config(total_steps=250), run, progress=False, print_fn=quiet)
@@ -245,6 +246,7 @@ def wait_for_checkpoint(run, timeout=120):
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_leaves_a_readable_checkpoint(tmp_path):
     """Kill training with SIGKILL at different moments (checkpoints every 100 steps, many per second)."""
     run = tmp_path / "run"
@@ -265,6 +267,7 @@ def test_sigkill_at_any_moment_leaves_a_readable_checkpoint(tmp_path):
     assert ckpt.Checkpoint(ckpt.latest_checkpoint(run)).step == resumed + 200
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     run = tmp_path / "run"
     process = start_training(run, "--checkpoint-every", "0")  # only the checkpoint Ctrl-C writes
@@ -284,6 +287,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     assert ckpt.Checkpoint(ckpt.latest_checkpoint(run)).step == step + 100
 
 
+@pytest.mark.slow
 def test_logs_after_sigkill_and_ctrl_c_at_several_points_read_as_one_run(tmp_path):
     """A run stopped by Ctrl-C once and by SIGKILL at two random moments, resumed each time, writes the
     same eval.csv, metrics.csv, episodes.csv and TensorBoard scalars as an uninterrupted run."""
@@ -312,6 +316,7 @@ def test_logs_after_sigkill_and_ctrl_c_at_several_points_read_as_one_run(tmp_pat
     assert_same_logs(run, tmp_path / "straight")
 
 
+@pytest.mark.slow
 def test_two_writers_on_one_run_directory(tmp_path, capsys):
     """The second is refused with the owner's PID; once the owner is gone, its lock is taken over."""
     run = tmp_path / "run"

@@ -96,6 +96,7 @@ def dict_run(tmp_path_factory):
     return result
 
 
+@pytest.mark.slow
 def test_a_nested_dict_trains_with_several_seeds_and_environments(dict_run):
     assert dict_run.step == 400 and dict_run.final_returns.shape == (2, 2)
     checkpoint = final_checkpoint(dict_run.run_dirs[0])
@@ -146,6 +147,7 @@ def goal_config(**changes):
     return ddpgx.Config(**values)
 
 
+@pytest.mark.slow
 def test_her_resumes_exactly_with_several_environments_and_a_wrapping_ring(tmp_path):
     """train(N) then resume to N + M equals train(N + M): the parameters, the buffer with its
     episode bookkeeping, the environments and the logs (success included); the ring of 150 slots
@@ -188,6 +190,7 @@ def test_her_refuses_what_it_cannot_relabel():
             goal_config(her=True, **change)
 
 
+@pytest.mark.slow
 def test_goal_choice_learns_to_choose_the_goal(tmp_path):
     """One step, the action is the achieved goal: with relabeled goals the critic sees successes for
     every action it took, and the actor learns pi(g) = g (success needs |a - g| <= 0.1)."""
@@ -199,6 +202,7 @@ def test_goal_choice_learns_to_choose_the_goal(tmp_path):
     np.testing.assert_allclose(policy(obs), goals, atol=0.1)
 
 
+@pytest.mark.slow
 def test_point_goal_is_solved_with_her_and_not_without(tmp_path):
     """The same budget and seed: plain DDPG sees almost only the reward -1 and does not learn to
     reach the goal; with hindsight relabeling (future, k = 4) the success rate passes 0.8 (it reaches 1.0
@@ -211,6 +215,7 @@ def test_point_goal_is_solved_with_her_and_not_without(tmp_path):
     assert success["her"] >= 0.8 and success["plain"] <= 0.3, success
 
 
+@pytest.mark.slow
 def test_fetch_reach_trains_with_her_and_resumes_exactly(tmp_path):
     """The newest FetchReach (gymnasium-robotics, under MuJoCo 4): float64 Dict observations, episodes of
     50 steps ended by truncation, is_success in the logs; its physics is saved and restored exactly."""
@@ -226,6 +231,7 @@ def test_fetch_reach_trains_with_her_and_resumes_exactly(tmp_path):
     assert [r["length"] for r in csv_rows(tmp_path / "full", "episodes")] == ["50"] * 4
 
 
+@pytest.mark.slow
 def test_dm_control_trains_through_shimmy_and_resumes_exactly(tmp_path):
     """`dm_control/cartpole-swingup-v0`: a Dict observation (position, velocity) flattened, episodes of
     1,000 steps truncated by the suite; the physics and the task's random state resume exactly."""
@@ -278,6 +284,7 @@ def test_the_goal_swap_exchanges_the_two_goals():
     assert Envs(NestedDictEnv, 1, 1, "NestedDictEnv").goal_swap() is None
 
 
+@pytest.mark.slow
 def test_relabeled_transitions_bootstrap_across_truncation(tmp_path):
     """GoalTruncated (never terminated, truncated after 2 steps, gamma 0.9): the real goal is never
     reached, Q(s, g=1) = -10; the relabeled goal is always reached, Q(s, g=0) = 0. Masking the

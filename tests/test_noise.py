@@ -135,6 +135,7 @@ def test_a_noise_sample_takes_the_scheduled_sigma():
 # ----------------------------------------------------------------------------- parameter-space noise
 
 
+@pytest.mark.slow
 def test_perturbation_adds_gaussian_noise_to_weights_but_not_to_normalization_layers():
     from ddpgx.networks import Actor
 

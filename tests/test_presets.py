@@ -42,6 +42,7 @@ def test_unknown_preset_is_a_clear_error(capsys):
     assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_paper_architecture():
     config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
     agent = ddpgx.build_agent(config, action_dim=2)
@@ -55,6 +56,7 @@ def test_paper_architecture():
     assert np.abs(final).max() <= 3e-3 and np.abs(final).max() > 1e-3  # uniform in [-3e-3, 3e-3]
 
 
+@pytest.mark.slow
 def test_batch_norm_statistics_update_and_weight_decay_only_on_weight_matrices():
     config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6), critic_lr=1e-3)
     rng = np.random.default_rng(0)
@@ -82,6 +84,7 @@ def test_batch_norm_statistics_update_and_weight_decay_only_on_weight_matrices()
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_batch_norm_trains_with_minibatch_statistics_and_acts_with_running_ones():
     """As Lillicrap et al. 2016 (section 3): running averages only for exploration and evaluation."""
     config = ddpgx.from_preset("paper", "Pendulum-v1", actor_hidden=(8, 6), critic_hidden=(8, 6))
@@ -107,6 +110,7 @@ def test_batch_norm_trains_with_minibatch_statistics_and_acts_with_running_ones(
     np.testing.assert_allclose(new.critic["batch_stats"]["BatchNorm_0"]["mean"], 0.01 * batch.obs.mean(0), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_paper_preset_trains_and_its_policy_loads(tmp_path):
     config = ddpgx.from_preset("paper", "Pendulum-v1", total_steps=300, learning_starts=100, actor_hidden=(16, 16),
                                critic_hidden=(16, 16), eval_every=0, eval_episodes=2, tensorboard=False)
@@ -127,6 +131,7 @@ def test_invalid_architecture_values(bad, message):
         ddpgx.Config(**bad)
 
 
+@pytest.mark.slow
 def test_fan_in_uniform_initialization_bounds_every_layer():
     """PyTorch's nn.Linear init, the default (as CleanRL and SB3): weights and biases in +-1/sqrt(fan_in)."""
     assert ddpgx.Config().hidden_init == ddpgx.from_preset("default", "HalfCheetah-v5").hidden_init == "fan_in_uniform"

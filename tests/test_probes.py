@@ -50,6 +50,7 @@ def q_values(agent, state, obs, actions):
     return np.asarray(agent.critic.apply(state.critic, obs, actions)).reshape(-1)
 
 
+@pytest.mark.slow
 def test_one_step_reward_learns_q_equal_one(tmp_path):
     agent, state, result = train_probe(tmp_path, OneStepReward, probe_config())
     pi = float(agent.act(state.actor, jnp.zeros((1, 1)))[0, 0])
@@ -58,6 +59,7 @@ def test_one_step_reward_learns_q_equal_one(tmp_path):
     np.testing.assert_allclose(result.final_returns, 1.0)  # the evaluation saw the reward too
 
 
+@pytest.mark.slow
 def test_two_step_learns_the_discounted_value(tmp_path):
     gamma = 0.5  # far from both 0 and 1, so a missing or doubled discount shows
     agent, state, _ = train_probe(tmp_path, TwoStep, probe_config(gamma=gamma))
@@ -67,6 +69,7 @@ def test_two_step_learns_the_discounted_value(tmp_path):
         np.testing.assert_allclose(q, expected, atol=0.1, err_msg=f"Q(s={obs})")
 
 
+@pytest.mark.slow
 def test_obs_dependent_action_learns_the_best_action_per_observation(tmp_path):
     config = probe_config(total_steps=3000)
     agent, state, result = train_probe(tmp_path, ObsDependentAction, config)
@@ -81,6 +84,7 @@ def test_obs_dependent_action_learns_the_best_action_per_observation(tmp_path):
     assert result.final_returns.mean() > -0.15**2
 
 
+@pytest.mark.slow
 def test_truncation_bootstraps_from_the_true_final_observation(tmp_path):
     """A -> B -> B, truncated after 2 steps, reward 1 in B, gamma 0.9: Q(B) = 10 and Q(A) = 9. Bootstrapping
     from the reset observation A instead would give 5.3 and 4.7; masking the truncation, 1 and 0.9."""
@@ -109,6 +113,7 @@ def test_probes_register_with_gymnasium():
 # ----------------------------------------------------------------------------- the extensions on the probes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_step", [1, 3])
 def test_n_step_returns_at_termination_truncation_and_mid_episode(tmp_path, n_step):
     """The closed-form values hold with one-step and three-step targets:
@@ -129,6 +134,7 @@ def test_n_step_returns_at_termination_truncation_and_mid_episode(tmp_path, n_st
                                        err_msg=f"limit {limit}, Q(s={obs})")
 
 
+@pytest.mark.slow
 def test_reward_scaling_scales_q_but_not_the_reported_returns(tmp_path):
     """reward_scale 2 on OneStepReward: the critic learns Q = 2; the evaluation reports the raw return 1."""
     agent, state, result = train_probe(tmp_path, OneStepReward, probe_config(reward_scale=2.0))
@@ -138,6 +144,7 @@ def test_reward_scaling_scales_q_but_not_the_reported_returns(tmp_path):
     assert set(returns) == {1.0}  # the training episodes are logged raw too
 
 
+@pytest.mark.slow
 def test_normalized_observations_give_the_best_action_for_raw_ones(tmp_path):
     """ObsDependentAction with observations +-1 seen by the networks as normalized values: the loaded
     policy, given raw observations, acts 0.5 * obs; prioritized replay and layer norm on as well."""
@@ -150,6 +157,7 @@ def test_normalized_observations_give_the_best_action_for_raw_ones(tmp_path):
     assert result.final_returns.mean() > -0.15**2
 
 
+@pytest.mark.slow
 def test_parameter_noise_learns_the_best_action(tmp_path):
     config = probe_config(total_steps=3000, noise="param", noise_sigma=0.2, param_noise_adapt_every=10)
     _, state, result = train_probe(tmp_path, ObsDependentAction, config)

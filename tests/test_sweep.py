@@ -127,6 +127,7 @@ def test_yamls_exponent_without_a_dot_is_named_in_the_error(tmp_path):
     assert load_spec(path).search["actor_lr"] == Dimension("loguniform", (1e-4, 1e-3))
 
 
+@pytest.mark.slow
 def test_every_combination_of_searched_values_is_checked_and_the_check_is_bounded(monkeypatch):
     """The invalid trial is the one combination of three fields among many: found through all
     combinations, and through every three fields' combinations once there are more than
@@ -201,6 +202,7 @@ def run(spec, sweep_dir, trial_id, params, fail_at=None):
     return reports
 
 
+@pytest.mark.slow
 def test_a_trial_reports_every_evaluation_and_a_failed_trial_resumes_exactly(tmp_path):
     spec = load_spec(spec_dict(config={**SMALL, "checkpoint_every": 100}))
     params = {"task": "Pendulum-v1", "preset": "default"}
@@ -232,6 +234,7 @@ def test_a_trial_that_died_before_its_first_checkpoint_starts_again(tmp_path):
     assert [m["step"] for m, _ in run(spec, tmp_path, "t", params)] == [100, 200, 300, 400]
 
 
+@pytest.mark.slow
 def test_the_report_gives_per_task_statistics_from_rliable_and_curves(tmp_path):
     spec = load_spec(spec_dict(search={"tau": [0.005, 0.05]}, seeds=3))
     (tmp_path / "spec.json").write_text(json.dumps(spec.to_json()))
@@ -261,6 +264,7 @@ def test_the_report_gives_per_task_statistics_from_rliable_and_curves(tmp_path):
     assert (tmp_path / "plot.png").exists()
 
 
+@pytest.mark.slow
 def test_variants_are_one_trial_each_and_checked(tmp_path):
     """A variant is a set of field overrides: one trial each, crossed with the presets and the grid."""
     spec = load_spec(spec_dict(variants=[{}, {"n_step": 3}, {"obs_norm": True, "obs_norm_clip": 3.0}],
@@ -286,6 +290,7 @@ def test_variants_are_one_trial_each_and_checked(tmp_path):
             load_spec(spec_dict(variants=variants, search={"tau": [0.005, 0.01]}))
 
 
+@pytest.mark.slow
 def test_a_list_of_first_seeds_splits_the_seeds_over_trials(tmp_path):
     """`first_seed: [1, 5]` with `seeds: 4` is two trials, seeds 1-4 and 5-8, side by side."""
     spec = load_spec(spec_dict(first_seed=[1, 5], seeds=2, search={"tau": [0.005, 0.01]}))
@@ -311,6 +316,7 @@ def test_a_list_of_first_seeds_splits_the_seeds_over_trials(tmp_path):
             load_spec(spec_dict(first_seed=first_seed))
 
 
+@pytest.mark.slow
 def test_a_goal_tasks_report_gives_the_success_rate_and_the_steps_to_reach_it(tmp_path):
     """A sweep on a goal task reports each evaluation's success rate to Tune, and its report adds the
     final success rate over seeds, the first step at which it reached 0.95, and success curves."""

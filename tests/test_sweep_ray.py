@@ -17,9 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ddpgx import checkpoint as ckpt
 from ddpgx.logging import read_csv
+
+pytestmark = pytest.mark.slow  # every test here starts Ray
 
 SMALL = {"total_steps": 3000, "learning_starts": 500, "batch_size": 32, "actor_hidden": [32, 32],
          "critic_hidden": [32, 32], "eval_every": 500, "checkpoint_every": 500, "eval_episodes": 2,

@@ -38,6 +38,7 @@ def assert_same_checkpoint(a, b):
         np.testing.assert_array_equal(replay_a[key], replay_b[key], err_msg=key)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_parameters_and_other_seeds_differ(tmp_path):
     config = small_config()
     train(config, tmp_path / "a")
@@ -53,6 +54,7 @@ def test_same_seed_gives_identical_parameters_and_other_seeds_differ(tmp_path):
     assert not np.allclose(a.replay()["data"][:10], c.replay()["data"][:10])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env_id, noise", [("Pendulum-v1", "ou"), ("HalfCheetah-v5", "gaussian")])
 def test_resume_is_exact(tmp_path, env_id, noise):
     """train(N) then resume to N+M gives the same parameters, buffer, environments and logs as train(N+M)."""
@@ -66,6 +68,7 @@ def test_resume_is_exact(tmp_path, env_id, noise):
     assert_same_logs(tmp_path / "resumed", tmp_path / "straight", tensorboard=False)
 
 
+@pytest.mark.slow
 def test_logs_after_interruptions_read_as_one_run_csv_and_tensorboard(tmp_path):
     """Stopped at 170 (a normal end, with its final evaluation), 200 (an evaluation step) and 330, each
     resumed; then resumed again with the same total_steps, which changes nothing."""
@@ -87,6 +90,7 @@ def test_logs_after_interruptions_read_as_one_run_csv_and_tensorboard(tmp_path):
         resume(tmp_path / "resumed", total_steps=300)
 
 
+@pytest.mark.slow
 def test_multi_seed_runs_share_each_seeds_random_streams_with_single_runs(tmp_path):
     """Seed k of a multi-seed run draws what a single run of seed k draws: initial parameters,
     random warm-up actions, environment states (and, by construction, replay indices: test_replay).
@@ -102,6 +106,7 @@ def test_multi_seed_runs_share_each_seeds_random_streams_with_single_runs(tmp_pa
     np.testing.assert_array_equal(multi.final_returns[1], train(config.replace(seed=10), tmp_path / "again").final_returns[0])
 
 
+@pytest.mark.slow
 def test_multi_seed_resume_across_a_digit_boundary(tmp_path):
     """Seeds 9 and 10, and 5 to 10: the seeds are read back from the directory in numeric order."""
     for first, count in ((9, 2), (5, 6)):
@@ -117,6 +122,7 @@ def test_multi_seed_resume_across_a_digit_boundary(tmp_path):
         train(None, tmp_path / "run5", resume=True, num_seeds=2)
 
 
+@pytest.mark.slow
 def test_run_directory_layout_and_logs(tmp_path):
     config = small_config(total_steps=600, learning_starts=300, eval_every=300, checkpoint_every=300, keep_checkpoints=1,
                           tensorboard=True)
@@ -139,6 +145,7 @@ def test_run_directory_layout_and_logs(tmp_path):
     assert not list((run / "checkpoints").glob(".tmp-*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_envs, train_freq, gradient_steps", [(3, 1, 1), (1, 4, 1), (1, 1, 3), (2, 3, 2)])
 def test_the_schedule_of_updates(tmp_path, num_envs, train_freq, gradient_steps):
     """gradient_steps * num_envs updates every train_freq iterations, from learning_starts on."""
@@ -153,6 +160,7 @@ def test_the_schedule_of_updates(tmp_path, num_envs, train_freq, gradient_steps)
     assert len(replay) == 360  # every environment's every step is stored
 
 
+@pytest.mark.slow
 def test_several_environments_keep_their_own_episodes(tmp_path):
     config = small_config(num_envs=2, total_steps=420, learning_starts=100, max_episode_steps=35)
     train(config, tmp_path / "run")
@@ -162,6 +170,7 @@ def test_several_environments_keep_their_own_episodes(tmp_path):
     assert len(episodes) == 12
 
 
+@pytest.mark.slow
 def test_the_noise_process_restarts_with_each_episode(tmp_path):
     """OU noise with theta 0 is a random walk: without restarts its spread would grow with every step of
     the run. The actor barely moves (learning rates 1e-30), so the noise is the executed action minus
@@ -282,6 +291,7 @@ def test_corrupted_checkpoint_gives_a_clear_error(tmp_path):
         resume(run, total_steps=300)
 
 
+@pytest.mark.slow
 def test_multi_seed_resume_is_exact_even_when_a_kill_left_the_seeds_at_different_steps(tmp_path):
     config = small_config(total_steps=500, learning_starts=150, checkpoint_every=100)
     train(config, tmp_path / "straight", num_seeds=2)
@@ -296,6 +306,7 @@ def test_multi_seed_resume_is_exact_even_when_a_kill_left_the_seeds_at_different
         assert_same_logs(tmp_path / "resumed" / f"seed_{seed}", tmp_path / "straight" / f"seed_{seed}", tensorboard=False)
 
 
+@pytest.mark.slow
 def test_a_kill_between_two_seeds_saves_keeps_a_common_step(tmp_path, monkeypatch):
     """keep_checkpoints=1: the older checkpoints are pruned only after every seed saved the new one."""
     calls = []
@@ -361,6 +372,7 @@ def test_notes_for_schedules_that_do_not_do_what_they_seem(tmp_path):
            "step" in notes
 
 
+@pytest.mark.slow
 def test_an_evaluation_without_a_time_limit_stops_early_with_what_to_do(tmp_path):
     from ddpgx.evaluate import UNLIMITED_EPISODE_STEPS
     from tests.probe_envs import TruncatedOnly
@@ -418,6 +430,7 @@ def engaged(name, checkpoint, config):
     raise AssertionError(name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXTENSIONS)
 def test_each_extension_resumes_exactly_with_several_seeds_and_environments(tmp_path, name):
     """train(500) and train(300) + resume(500), 2 seeds of 2 environments: the same parameters, buffers,
@@ -462,6 +475,7 @@ def test_the_noise_schedule_reaches_the_actions(tmp_path):
     assert np.std(late) == pytest.approx(0.05, rel=0.15)
 
 
+@pytest.mark.slow
 def test_parameter_noise_keeps_one_perturbed_actor_per_episode(tmp_path):
     """Each environment's actions come from its perturbed actor, which changes only when its episode
     ends: with no update, two steps of one episode from the same observation get the same action."""
@@ -481,6 +495,7 @@ def test_parameter_noise_keeps_one_perturbed_actor_per_episode(tmp_path):
     assert action[5, 0] != action[5, 1]  # each environment its own perturbed actor
 
 
+@pytest.mark.slow
 def test_parameter_noise_adapts_at_the_first_learning_step_after_each_adaptation_step(tmp_path, monkeypatch):
     """Learning every 3 steps, adapting every 50: the scale adapts at 51, 102, 150, 201, 252 and 300,
     once per multiple of 50; a run stopped at 200, between a multiple and its adaptation, resumes

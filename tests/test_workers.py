@@ -233,6 +233,7 @@ def test_both_loops_learn_through_the_one_learning_step(monkeypatch, tmp_path):
     assert sum(updates for _, updates in with_workers) == 200 and {step for step, _ in with_workers} == {50, 100, 150, 200}
 
 
+@pytest.mark.slow
 def test_with_workers_prioritized_replay_anneals_its_exponent_over_environment_steps(monkeypatch, tmp_path):
     """beta reaches 1 at the run's last environment step, as in the single-process loop, whatever
     the replay ratio (half an update per transition here)."""
@@ -295,6 +296,7 @@ def final(run_dir):
     return ckpt.Checkpoint(ckpt.latest_checkpoint(run_dir))
 
 
+@pytest.mark.slow
 def test_lockstep_workers_are_reproducible_and_never_import_jax(tmp_path):
     for name in ("a", "b"):
         ddpgx_cli("train", "--run-dir", tmp_path / name, "--sync", *FLAGS)
@@ -328,6 +330,7 @@ def worker_pids() -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_started_again_and_no_transition_is_lost_or_counted_twice(tmp_path):
     # In lockstep the learner waits for each worker's chunk in turn, so it must see the death; without
     # lockstep the other worker could finish the run before Ray reports it, and nothing would be seen.
@@ -350,6 +353,7 @@ def test_a_killed_worker_is_started_again_and_no_transition_is_lost_or_counted_t
     assert [r["step"] for r in csv_rows(run, "metrics")] == [str(s) for s in range(500, 4001, 500)]
 
 
+@pytest.mark.slow
 def test_a_distributed_run_resumes_with_fresh_workers(tmp_path):
     run = tmp_path / "run"
     ddpgx_cli("train", "--run-dir", run, *FLAGS, "--total-steps", "1200")
