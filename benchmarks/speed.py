@@ -61,12 +61,9 @@ def worker_ddpgx(env_id: str, steps: int, num_seeds: int = 1, train_freq: int = 
     return {"steps_per_s": len(timed) * WARMUP / seconds * num_seeds}
 
 
-def worker_sb3(env_id: str, steps: int) -> dict:
-    import numpy as np
-    import torch
-    from stable_baselines3 import DDPG
+def sb3_clock():
+    """An SB3 callback (SB3's and SBX's) that times the steps after the random start and the warm-up."""
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.noise import NormalActionNoise
 
     class Clock(BaseCallback):
         def _on_step(self) -> bool:
@@ -76,6 +73,15 @@ def worker_sb3(env_id: str, steps: int) -> dict:
 
         def _on_training_end(self) -> None:
             self.end = time.perf_counter()
+
+    return Clock()
+
+
+def worker_sb3(env_id: str, steps: int) -> dict:
+    import numpy as np
+    import torch
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.noise import NormalActionNoise
 
     import gymnasium as gym
 
@@ -88,7 +94,7 @@ def worker_sb3(env_id: str, steps: int) -> dict:
         action_noise=NormalActionNoise(np.zeros(action_dim), HYPER["noise_sigma"] * np.ones(action_dim)),
         policy_kwargs=dict(net_arch=list(HYPER["hidden"])), device="cpu", seed=0, verbose=0,
     )
-    clock = Clock()
+    clock = sb3_clock()
     model.learn(total_timesteps=LEARNING_STARTS + WARMUP + steps, callback=clock)
     return {"steps_per_s": steps / (clock.end - clock.start), "torch_threads": torch.get_num_threads()}
 
@@ -99,17 +105,7 @@ def worker_sbx(env_id: str, steps: int) -> dict:
     import gymnasium as gym
     import numpy as np
     from sbx import DDPG
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
-
-    class Clock(BaseCallback):
-        def _on_step(self) -> bool:
-            if self.num_timesteps == LEARNING_STARTS + WARMUP:
-                self.start = time.perf_counter()
-            return True
-
-        def _on_training_end(self) -> None:
-            self.end = time.perf_counter()
 
     env = gym.make(env_id)
     action_dim = env.action_space.shape[0]
@@ -120,7 +116,7 @@ def worker_sbx(env_id: str, steps: int) -> dict:
         action_noise=NormalActionNoise(np.zeros(action_dim), HYPER["noise_sigma"] * np.ones(action_dim)),
         policy_kwargs=dict(net_arch=list(HYPER["hidden"])), seed=0, verbose=0,
     )
-    clock = Clock()
+    clock = sb3_clock()
     model.learn(total_timesteps=LEARNING_STARTS + WARMUP + steps, callback=clock)
     return {"steps_per_s": steps / (clock.end - clock.start)}
 

@@ -48,7 +48,7 @@ from ddpgx.agent import DDPG, AgentState, Batch, Metrics
 from ddpgx.config import Config, ConfigError
 from ddpgx.jax_envs import EnvState, JaxEnv
 from ddpgx.learner import (RECENT_EPISODES, Evaluation, TrainResult, build_agent, check_finite, crossed, eval_row,
-                            network_name, progress_bar, seed_keys, version)
+                            network_name, progress_bar, schedule_notes, seed_keys, version)
 from ddpgx.logging import RunLogger
 from ddpgx.noise import make_noise, reset as reset_noise, schedule_from_config
 from ddpgx.replay import available_memory, pack, unpack
@@ -313,13 +313,7 @@ def train(config: Config, run_dir: str | Path | None, num_seeds: int, resume: bo
     run = RunDir(run_dir if run_dir is not None else default_run_dir(config), seeds)
     run.check(resume, overwrite)
     E = config.num_envs
-    last_step = -(-config.total_steps // E) * E
-    if last_step != config.total_steps:
-        print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration "
-                 f"steps all {E} environments, so the run ends at step {last_step}")
-    if config.learning_starts > last_step:
-        print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run "
-                 f"acts randomly throughout and makes no gradient step")
+    schedule_notes(config, -(-config.total_steps // E) * E, print_fn)
     env = jax_envs.make(config.env_id, config.max_episode_steps)
     agent = build_agent(config, env.action_dim, actor, critic)
     check_memory(config, env, num_seeds)

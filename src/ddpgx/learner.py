@@ -370,12 +370,7 @@ class Training:
         S, E = num_seeds, config.num_envs
         # the single-process loop steps all environments at once; the workers' last chunk is cut at total_steps
         last_step = config.total_steps if config.workers else -(-config.total_steps // E) * E
-        if last_step != config.total_steps:
-            print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration "
-                     f"steps all {E} environments, so the run ends at step {last_step}")
-        if config.learning_starts > last_step:
-            print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run "
-                     f"acts randomly throughout and makes no gradient step")
+        schedule_notes(config, last_step, print_fn)
         self.cleanup = contextlib.ExitStack()
         try:
             self.make_env = with_time_limit(make_env, config.max_episode_steps) if make_env else \
@@ -531,6 +526,17 @@ def restore(run: RunDir, template: SeedState, buffer: ReplayBuffer, envs: Envs, 
         else:
             print_fn(f"warning: {path} has no replay buffer; training continues with an empty one (not an exact resume)")
     return stack(states), step, log_rows
+
+
+def schedule_notes(config: Config, last_step: int, print_fn: Callable[[str], None]) -> None:
+    """Notes on a schedule that does not end where the config seems to say: every loop prints them."""
+    E = config.num_envs
+    if last_step != config.total_steps:
+        print_fn(f"note: total_steps={config.total_steps} is not a multiple of num_envs={E}: every iteration "
+                 f"steps all {E} environments, so the run ends at step {last_step}")
+    if config.learning_starts > last_step:
+        print_fn(f"note: learning_starts={config.learning_starts} > total_steps={config.total_steps}: the run "
+                 f"acts randomly throughout and makes no gradient step")
 
 
 def progress_bar(config: Config, step: int) -> Any:
