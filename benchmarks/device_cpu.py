@@ -5,7 +5,7 @@
     python benchmarks/device_cpu.py returns   # returns on gymnax's Pendulum-v1 and Gymnasium's, same preset and seeds
 
 Add --tiny to any of them to check the script in a minute (its figures mean nothing); --steps, --reps
-and --seeds make a measurement smaller where the full one would take hours on a small CPU. Each
+and --seeds (for returns: how many seeds, seeds 0 to N - 1) make a measurement smaller where the full one would take hours on a small CPU. Each
 measurement runs in a fresh subprocess, one at a time, the contenders interleaved over --reps
 repetitions; steps/s are aggregates over the seeds (all seeds' steps per second), medians with
 their range. Needs the bench extra (Rejax, gymnax): pip install -e '.[bench]'.
@@ -167,7 +167,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--steps", type=int, help=f"steps per seed (default {STEPS:,}); the rates are after the warm-up")
     parser.add_argument("--reps", type=int, help="repetitions of each contender (default 3)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="numbers of seeds (default 1 16)")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="numbers of seeds (default 1 16); for returns, the one number of seeds (default 10)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--args", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -180,6 +181,8 @@ def main() -> None:
     for key in ("steps", "reps", "seeds"):  # a smaller measurement where the full one would take hours
         if getattr(args, key) is not None:
             s[key] = tuple(args.seeds) if key == "seeds" else getattr(args, key)
+    if args.what == "returns" and args.seeds:  # returns: one number of seeds, trained together
+        s["returns_seeds"] = args.seeds[0]
     results: dict = {"command": " ".join(["python", *sys.argv]), "machine": machine(), "settings": s}
     name = f"device_cpu_{args.what}" + ("_tiny" if args.tiny else "")
     if args.what == "rejax":
