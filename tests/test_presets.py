@@ -37,9 +37,19 @@ def test_extended_preset_is_default_with_the_extensions_that_helped():
     assert extended.replace(obs_norm=False, n_step=1) == default  # nothing else differs
 
 
+def test_multigoal_preset_follows_the_baselines_her_settings():
+    reach = ddpgx.from_preset("multigoal", "FetchReach-v4")
+    assert (reach.her, reach.her_strategy, reach.her_k, reach.actor_hidden, reach.critic_hidden, reach.actor_lr,
+            reach.critic_lr, reach.tau, reach.batch_size, reach.gamma, reach.noise, reach.noise_sigma, reach.obs_norm,
+            reach.obs_norm_clip, reach.learning_starts) == (
+        True, "future", 4, (256, 256, 256), (256, 256, 256), 1e-3, 1e-3, 0.05, 256, 0.98, "gaussian", 0.2, True, 5.0,
+        1_000)
+    assert ddpgx.from_preset("multigoal", "FetchReach-v4", actor_hidden=(64, 64)).actor_hidden == (64, 64)
+
+
 def test_unknown_preset_is_a_clear_error(capsys):
     assert main(["train", "--preset", "paper2"]) == 2
-    assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended" in capsys.readouterr().err
+    assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended, multigoal" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -48,6 +48,16 @@ PRESETS: dict[str, Preset] = {
                "(OpenAI Baselines' DDPG, Plappert et al. 2018) and 3-step returns (Hessel et al. 2018's n; "
                "Barth-Maron et al. 2018 for n-step returns with a deterministic policy gradient)",
     ),
+    "multigoal": Preset(
+        values=dict(her=True, her_strategy="future", her_k=4, actor_hidden=(256, 256, 256),
+                    critic_hidden=(256, 256, 256), actor_lr=1e-3, critic_lr=1e-3, buffer_size=1_000_000, tau=0.05,
+                    batch_size=256, gamma=0.98, noise="gaussian", noise_sigma=0.2, obs_norm=True, obs_norm_clip=5.0,
+                    learning_starts=1_000),
+        source="Plappert et al. 2018, 'Multi-Goal Reinforcement Learning: Challenging Robotics Environments and "
+               "Request for Research', the HER settings of OpenAI Baselines (baselines/her/experiment/config.py, "
+               "DEFAULT_PARAMS): 3 x 256, Adam 1e-3, polyak 0.95, batch 256, Gaussian noise 0.2, future with k = 4, "
+               "gamma 1 - 1/T for T = 50, normalized observations clipped at 5; for goal tasks",
+    ),
     "fasttd3": Preset(
         values=dict(num_envs=1024, batch_size=32768, actor_hidden=(512, 256, 128), critic_hidden=(1024, 512, 256),
                     actor_lr=3e-4, critic_lr=3e-4, tau=0.1, gamma=0.99, updates_per_iteration=2,
