@@ -5,8 +5,8 @@
     python benchmarks/device_cpu.py returns   # returns on gymnax's Pendulum-v1 and Gymnasium's, same preset and seeds
 
 Add --tiny to any of them to check the script in a minute (its figures mean nothing); --steps, --reps
-and --seeds (for returns: how many seeds, seeds 0 to N - 1) make a measurement smaller where the full one would take hours on a small CPU. Each
-measurement runs in a fresh subprocess, one at a time, the contenders interleaved over --reps
+and --seeds (for returns: how many seeds, seeds 0 to N - 1) make a measurement smaller where the
+full one would take hours on a small CPU. Each measurement runs in a fresh subprocess, one at a time, the contenders interleaved over --reps
 repetitions; steps/s are aggregates over the seeds (all seeds' steps per second), medians with
 their range. Needs the bench extra (Rejax, gymnax): pip install -e '.[bench]'.
 
