@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 import ddpgx
-from ddpgx import numpy_policy
+from ddpgx import her, numpy_policy
 from ddpgx.config import ConfigError
 from ddpgx.envs import EnvError, Envs, ObsLayout
 from ddpgx.export import export_numpy, export_onnx
@@ -19,6 +19,7 @@ from tests.logs import assert_same_logs, csv_rows
 from tests.probe_envs import GoalChoice, GoalTruncated, PointGoal, factory
 from tests.test_export import TOLERANCE
 from tests.test_train import assert_same_checkpoint, final_checkpoint
+from tests.test_workers import InProcessRay, train_on
 
 
 class NestedDictEnv(gym.Env):
@@ -184,8 +185,7 @@ def test_her_on_an_environment_without_goals_says_what_it_needs(tmp_path):
 
 def test_her_refuses_what_it_cannot_relabel():
     for change, message in [({"n_step": 3}, "n_step=3: is not supported with her"),
-                            ({"prioritized": True}, "prioritized=True: is not supported with her"),
-                            ({"workers": 2}, "workers=2: is not supported with her")]:
+                            ({"prioritized": True}, "prioritized=True: is not supported with her")]:
         with pytest.raises(ConfigError, match=message):
             goal_config(her=True, **change)
 
@@ -213,6 +213,26 @@ def test_point_goal_is_solved_with_her_and_not_without(tmp_path):
     success = {name: float(csv_rows(result.run_dirs[0], "eval")[-1]["success_rate"])
                for name, result in (("her", with_her), ("plain", without))}
     assert success["her"] >= 0.8 and success["plain"] <= 0.3, success
+
+
+@pytest.mark.slow
+def test_point_goal_is_solved_with_her_by_rollout_workers(monkeypatch, tmp_path):
+    """Two rollout workers (on an in-process stand-in for Ray) whose chunks of 20 steps interleave in
+    the buffer, cut at the logging steps: relabeling finds each episode's transitions, observation
+    normalization is counted by the learner and sent with the actor, and the workers' episodes log
+    their success. The same threshold as the single-process test."""
+    config = goal_config(her=True, obs_norm=True, workers=2, chunk_steps=20, log_every=250)
+    train_on(InProcessRay(die_at_chunk=0), config, tmp_path / "run", monkeypatch, make_env=PointGoal)
+    assert float(csv_rows(tmp_path / "run", "eval")[-1]["success_rate"]) >= 0.8
+    episodes = csv_rows(tmp_path / "run", "episodes")
+    assert {r["env"] for r in episodes} == {"0", "1"} and all(r["success"] in ("0.0", "1.0") for r in episodes)
+
+
+def test_her_with_workers_starts_learning_once_every_workers_first_episodes_can_have_ended():
+    with pytest.raises(ConfigError, match=r"the first ones end at step 120 \(30 steps x 2 environment\(s\) x 2 "
+                                          r"workers\)"):
+        her.from_config(goal_config(her=True, workers=2, num_envs=2, learning_starts=100),
+                        Envs(lambda: gym.wrappers.TimeLimit(PointGoal(), 30), 1, 1, "PointGoal"), 1)
 
 
 @pytest.mark.slow
@@ -266,14 +286,13 @@ def test_a_missing_extra_is_named(monkeypatch, tmp_path):
 def test_rollout_workers_collect_dict_observations_as_flat_rows():
     """A rollout worker (the part without Ray) steps a Dict environment and sends packed rows of the
     flat observations; it acts with the numpy actor on them."""
-    from ddpgx.workers import Rollout
+    from ddpgx.workers import Rollout, WorkerActor
 
     config = small_config(env_id="NestedDictEnv", num_envs=2, workers=1, chunk_steps=8)
     rollout = Rollout(config, NestedDictEnv, [0, 1], worker=0, workers=1, start=0)
     chunk = rollout.collect(8, random=True)
     assert chunk.rows.shape == (2, 16, 2 * 9 + 2 + 2)
-    layers = [[(np.ones((9, 2), np.float32), np.zeros(2, np.float32))]] * 2
-    rollout.set_actor(layers, 1)
+    rollout.set_actor([WorkerActor([(np.ones((9, 2), np.float32), np.zeros(2, np.float32))])] * 2, 1)
     assert rollout.collect(4, random=False).rows.shape == (2, 8, 22)
     rollout.close()
 

@@ -14,7 +14,7 @@ import pytest
 from ddpgx.config import ConfigError
 from ddpgx.envs import Goals
 from ddpgx.her import Hindsight
-from ddpgx.replay import ReplayBuffer
+from ddpgx.replay import ReplayBuffer, pack
 
 # the flat observation: [achieved_goal | desired_goal | observation]
 ACHIEVED, DESIRED = slice(0, 1), slice(1, 2)
@@ -61,12 +61,51 @@ class Filler:
         ended = self.t + 1 == self.limit
         by_termination = self.rng.random((S, E)) < 0.5
         terminated, truncated = ended & by_termination, ended & ~by_termination
-        self.buffer.add(obs, np.zeros((S, E, 1)), np.full((S, E), -1.0), next_obs, terminated, truncated)
+        self.insert(pack(obs, np.zeros((S, E, 1)), np.full((S, E), -1.0), next_obs, terminated, truncated))
         for s, j in zip(*np.nonzero(ended)):
             self.lengths[(s, j, self.episode[s, j])] = self.limit[s, j]
         self.episode = np.where(ended, self.episode + 1, self.episode)
         self.t = np.where(ended, 0, self.t + 1)
         self.limit = np.where(ended, self.rng.integers(3, 10, (S, E)), self.limit)
+
+    def insert(self, rows):
+        """One step of every environment, (seeds, envs, width): in order, as the single-process loop."""
+        self.buffer.add_rows(rows)
+
+    def flush(self):
+        pass
+
+
+class ChunkFiller(Filler):
+    """The environments as `workers` rollout workers of E // workers environments each: every step
+    is queued per worker, and now and then one worker's queue (its chunk) is inserted, cut into
+    pieces at random rows (as the learner cuts chunks at its logging steps), in random worker order."""
+
+    def __init__(self, buffer, num_seeds, num_envs, seed=0, workers=3):
+        super().__init__(buffer, num_seeds, num_envs, seed)
+        self.workers, self.per_worker = workers, num_envs // workers
+        self.queued = [[] for _ in range(workers)]
+
+    def insert(self, rows):
+        for w in range(self.workers):
+            self.queued[w].append(rows[:, w * self.per_worker: (w + 1) * self.per_worker])
+        for w in self.rng.permutation(self.workers):
+            if self.rng.random() < 0.3:
+                self.insert_chunk(w)
+
+    def insert_chunk(self, w):
+        if not self.queued[w]:
+            return
+        chunk = np.concatenate(self.queued[w], axis=1)  # step by step, environment by environment
+        self.queued[w] = []
+        sources = w * self.per_worker + np.arange(chunk.shape[1]) % self.per_worker
+        cuts = sorted(set(self.rng.integers(0, chunk.shape[1] + 1, 2)) | {0, chunk.shape[1]})
+        for a, b in zip(cuts, cuts[1:]):
+            self.buffer.add_rows(chunk[:, a:b], sources[a:b])
+
+    def flush(self):
+        for w in range(self.workers):
+            self.insert_chunk(w)
 
 
 def make(capacity, num_seeds, num_envs, strategy="future", k=4):
@@ -85,13 +124,17 @@ def stored_codes(buffer, s):
 
 
 @pytest.mark.parametrize("strategy", ["future", "final", "episode"])
-@pytest.mark.parametrize("num_seeds, num_envs, capacity", [(1, 1, 500), (2, 3, 37), (1, 4, 30)])
-def test_relabeled_goals_come_from_the_same_episode_as_the_strategy_says(strategy, num_seeds, num_envs, capacity):
+@pytest.mark.parametrize("num_seeds, num_envs, capacity, filler_type", [
+    (1, 1, 500, Filler), (2, 3, 37, Filler), (1, 4, 30, Filler), (2, 6, 500, ChunkFiller), (1, 9, 53, ChunkFiller)])
+def test_relabeled_goals_come_from_the_same_episode_as_the_strategy_says(strategy, num_seeds, num_envs, capacity,
+                                                                        filler_type):
     """Every relabeled goal is the achieved goal of a transition of the transition's own episode, at
     the step the strategy allows; the sampled episodes ended and are whole in the buffer (a small
-    ring wraps many times: capacities 37 and 30 hold 12 and 7 steps of their environments)."""
+    ring wraps many times: capacities 37 and 30 hold 12 and 7 steps of their environments). With
+    rollout workers (`ChunkFiller`), the chunks of three workers interleave in the buffer, cut into
+    pieces mid-step."""
     buffer, hindsight = make(capacity, num_seeds, num_envs, strategy)
-    filler = Filler(buffer, num_seeds, num_envs)
+    filler = filler_type(buffer, num_seeds, num_envs)
     seeds = list(range(10, 10 + num_seeds))
     batch, k = 40, 4
     virtual = int(k / (k + 1) * batch)
@@ -231,3 +274,21 @@ def test_both_ways_of_drawing_slots_are_uniform_over_the_valid_ones():
         counts = np.bincount(index, minlength=400)[valid]
         expected = len(index) / len(valid)
         assert np.abs(counts - expected).max() < 6 * np.sqrt(expected), (counts.min(), counts.max(), expected)
+
+
+def test_a_restarted_environment_never_finishes_the_episode_it_was_running():
+    """A rollout worker started again starts new episodes: the one its environment was running is
+    never drawn, and the episodes after it are, whole."""
+    buffer, hindsight = make(500, 1, 2)
+    filler = Filler(buffer, 1, 2)
+    filler.limit[:] = [[3, 8]]
+    for _ in range(4):
+        filler.step()
+    hindsight.restart(np.array([1]))
+    filler.t[0, 1], filler.episode[0, 1], filler.limit[0, 1] = 0, 1, 5  # episode 0 of environment 1 left at t = 4
+    for _ in range(20):
+        filler.step()
+    valid = {decode(buffer.data[0, slot, buffer.columns["next_obs"].start]) for slot in np.flatnonzero(hindsight.length[0])}
+    assert not {code for code in valid if code[1:3] == (1, 0)}
+    expected = {(0, env, episode, u) for (_, env, episode), length in filler.lengths.items() for u in range(length)}
+    assert valid == expected and (0, 1, 1, 0) in valid

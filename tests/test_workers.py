@@ -12,6 +12,7 @@ import sys
 import time
 import types
 
+import jax
 import numpy as np
 import pytest
 
@@ -20,8 +21,10 @@ from ddpgx import checkpoint as ckpt
 from ddpgx.replay import columns
 from ddpgx import learner
 from ddpgx.loop import learns
+from ddpgx.normalization import MeanStd
+from ddpgx.numpy_policy import NumpyPolicy
 from ddpgx.prioritized import beta_at
-from ddpgx.workers import NOISE_SPREAD_BASE, Rollout, cut, pieces, updates_due, worker_sigma
+from ddpgx.workers import NOISE_SPREAD_BASE, Rollout, WorkerActor, cut, pieces, updates_due, worker_actors, worker_sigma
 from tests.conftest import quiet, small_config
 from tests.logs import csv_rows
 from tests.probe_envs import ObsDependentAction, TwoStep
@@ -99,11 +102,16 @@ def test_a_chunk_holds_every_environments_steps_in_order_with_its_episodes():
     np.testing.assert_array_equal(fields["next_obs"][0, :, 0], np.ones(10))
     assert np.all(np.abs(fields["action"]) <= 1.0) and not np.allclose(fields["action"][0], fields["action"][1])
     # episodes end at steps 1 and 3 of each env, for each seed: worker 1's envs are 2 and 3
-    assert sorted(chunk.episodes) == sorted((s, 2 + j, 1.0, 2, t * 2 + j) for s in (0, 1) for t in (1, 3) for j in (0, 1))
+    assert sorted(e[:5] for e in chunk.episodes) == sorted((s, 2 + j, 1.0, 2, t * 2 + j) for s in (0, 1)
+                                                          for t in (1, 3) for j in (0, 1))
+    assert all(np.isnan(e[5]) for e in chunk.episodes)  # TwoStep reports no is_success
     kept = cut(chunk, 0, 5)
     assert kept.rows.shape[1] == 5 and sorted(e[4] for e in kept.episodes) == [2, 2, 3, 3]
     rest = cut(chunk, 5, 10)  # the episodes' rows count from the piece's start
     assert rest.rows.shape[1] == 5 and sorted(e[4] for e in rest.episodes) == [1, 1, 2, 2]
+    # each row's environment, numbered over the workers: worker 1's are 2 and 3, whatever the cut
+    np.testing.assert_array_equal(chunk.sources(2), [2, 3] * 5)
+    np.testing.assert_array_equal(rest.sources(2), [3, 2, 3, 2, 3])
     np.testing.assert_array_equal(np.concatenate([kept.rows, rest.rows], axis=1), chunk.rows)
 
 
@@ -111,13 +119,13 @@ def test_a_chunk_acts_with_the_actor_it_was_sent_plus_noise_clipped():
     config = small_config(env_id="probe", num_envs=3, noise_sigma=0.0, workers=1)
     rollout = Rollout(config, ObsDependentAction, seeds=[0], worker=0, workers=1, start=0)
     # pi(s) = tanh(2 s): one dense layer with tanh
-    rollout.set_actor([[(np.array([[2.0]], np.float32), np.array([0.0], np.float32))]], version=12)
+    rollout.set_actor([WorkerActor([(np.array([[2.0]], np.float32), np.array([0.0], np.float32))])], version=12)
     chunk = rollout.collect(4, random=False)
     fields = rows_of(chunk)
     np.testing.assert_allclose(fields["action"][0, :, 0], np.tanh(2 * fields["obs"][0, :, 0]), rtol=1e-6)
     assert chunk.version == 12
     noisy = Rollout(small_config(env_id="probe", noise_sigma=5.0, workers=1), ObsDependentAction, [0], 0, 1, 0)
-    noisy.set_actor([[(np.array([[2.0]], np.float32), np.array([0.0], np.float32))]], version=1)
+    noisy.set_actor([WorkerActor([(np.array([[2.0]], np.float32), np.array([0.0], np.float32))])], version=1)
     actions = rows_of(noisy.collect(50, random=False))["action"]
     assert actions.min() == -1.0 and actions.max() == 1.0  # clipped, as the single-process loop clips
 
@@ -144,6 +152,24 @@ def test_workers_refuse_a_custom_actor(tmp_path):
     with pytest.raises(ddpgx.ConfigError, match="rollout workers act with the default MLP actor"):
         ddpgx.train(small_config(workers=2), tmp_path / "run", actor=Tiny(), progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_workers_actor_acts_as_the_learners_policy_with_normalization_and_layer_norm(tmp_path):
+    """What the learner sends (the observation statistics folded into the first layer, the clip as
+    bounds, the layer norms beside) acts as the learner's policy, observations far outside the clip
+    included."""
+    config = small_config(obs_norm=True, obs_norm_clip=2.0, actor_layer_norm=True, total_steps=400)
+    ddpgx.train(config, tmp_path / "run", progress=False, print_fn=quiet)
+    policy = ddpgx.load_policy(tmp_path / "run")
+    normalizer = policy.normalizer
+    stats = MeanStd(np.ones(1), normalizer.mean[None], normalizer.std[None] ** 2)
+    params = jax.tree.map(lambda x: np.asarray(x)[None], policy.params)
+    actor, = worker_actors(policy.actor, params, stats, config.obs_norm_clip, 1)
+    worker_policy = NumpyPolicy(actor.layers, *policy.scaler, policy.obs_shape, layer_norms=actor.layer_norms,
+                                obs_clip=actor.obs_clip)
+    obs = np.random.default_rng(0).normal(0.0, 3.0, (64, *policy.obs_shape)).astype(np.float32)
+    assert (np.abs(normalizer(obs)) == config.obs_norm_clip).any()  # some coordinates are clipped
+    np.testing.assert_allclose(worker_policy(obs), policy(obs), atol=1e-4)
 
 
 class InProcessRay:
@@ -274,6 +300,19 @@ def test_with_workers_a_run_ends_at_exactly_total_steps_and_no_note_says_otherwi
     assert not [line for line in lines if line.startswith("note:")], lines
     checkpoint = final(tmp_path / "run")
     assert checkpoint.step == 601 and len(checkpoint.replay()["data"]) == 601
+
+
+def test_with_workers_the_observation_statistics_are_those_of_the_stored_observations(monkeypatch, tmp_path):
+    """The learner counts every inserted observation into the normalization statistics, up to
+    `obs_norm_until` (350: inside a chunk of 50), as the single-process loop counts every step's."""
+    config = small_config(workers=2, chunk_steps=50, total_steps=600, learning_starts=200, obs_norm=True,
+                          obs_norm_until=350, log_every=1000)
+    train_on(InProcessRay(die_at_chunk=0), config, tmp_path / "run", monkeypatch)
+    checkpoint = final(tmp_path / "run")
+    stored = checkpoint.replay()["data"][:350, columns((3,), 1)["obs"]].astype(np.float64)
+    assert int(checkpoint.arrays[".obs_stats.count"]) == 350
+    np.testing.assert_allclose(checkpoint.arrays[".obs_stats.mean"], stored.mean(axis=0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(checkpoint.arrays[".obs_stats.var"], stored.var(axis=0), rtol=1e-9, atol=1e-9)
 
 
 # ----------------------------------------------------------------------------- with Ray, on loopback

@@ -52,10 +52,10 @@ RUN_LENGTH_DEFAULTS = ("noise_decay_steps", "priority_beta_steps")
 """Fields whose default (None) is the run's total_steps."""
 
 
-WORKERS_WITHOUT = (("obs_norm", False), ("reward_norm", False), ("n_step", 1), ("actor_layer_norm", False),
-                   ("noise_schedule", "constant"))
+WORKERS_WITHOUT = (("reward_norm", False), ("n_step", 1), ("noise_schedule", "constant"))
 """Extensions the rollout workers do not support, with their plain values; nor parameter noise.
-Prioritized replay, a fixed reward scale and the critic's layer norm work with them."""
+Observation normalization, prioritized replay, hindsight relabeling, a fixed reward scale and both
+networks' layer norms work with them."""
 
 
 JAX_SIMULATORS = ("gymnax/", "brax/")
@@ -317,9 +317,7 @@ class Config:
         if self.her:  # hindsight relabeling rewrites one-step transitions, sampled uniformly
             for name, plain, why in (("n_step", 1, "the relabeled reward is one step's"),
                                      ("prioritized", False, "a slot's priority is for its stored goal, not for "
-                                                            "the relabeled ones"),
-                                     ("workers", 0, "the workers' chunks interleave their environments in the "
-                                                    "buffer, and relabeling reads each episode at a fixed stride")):
+                                                            "the relabeled ones")):
                 if getattr(self, name) != plain:
                     fail(name, f"is not supported with her ({why}): leave it at {plain!r}, or train without her")
         if self.workers:  # what the rollout workers' numpy acting and chunked collection do not carry

@@ -43,7 +43,7 @@ from ddpgx.networks import actor_from_config, as_network, critic_from_config, we
 from ddpgx.noise import ParamNoise, Schedule, make_noise, reset as reset_noise, schedule_from_config
 from ddpgx.normalization import MeanStd
 from ddpgx.prioritized import Priorities, beta_at, importance_weights
-from ddpgx.replay import ReplayBuffer, columns, sample_indices, unpack
+from ddpgx.replay import ReplayBuffer, columns, sample_indices, stores_truncated, unpack
 from ddpgx.rundir import RunDir, default_run_dir
 
 RECENT_EPISODES = 10
@@ -256,8 +256,20 @@ def network_obs(state: SeedState, obs: np.ndarray, config: Config) -> np.ndarray
     normalizes observations."""
     if state.obs_stats is None:
         return obs
-    flat = obs.reshape(*obs.shape[:2], -1)
+    flat = obs.reshape(*obs.shape[:2], int(np.prod(obs.shape[2:])))  # (seeds, 0, ...) with rollout workers
     return normalization.normalize_obs(state.obs_stats, flat, config.obs_norm_clip).reshape(obs.shape)
+
+
+def count_observations(state: SeedState, obs: np.ndarray, goal_swap: np.ndarray | None = None) -> SeedState:
+    """The observation statistics with stored observations (seeds, count, ...) added, if the run
+    normalizes observations. With `goal_swap` (`Envs.goal_swap`), the observations also count with
+    their achieved and desired goals exchanged, so that both goals get the same statistics."""
+    if state.obs_stats is None or obs.shape[1] == 0:
+        return state
+    flat = obs.reshape(*obs.shape[:2], -1)
+    if goal_swap is not None:  # the other coordinates count twice, which leaves their statistics as they are
+        flat = np.concatenate([flat, flat[..., goal_swap]], axis=1)
+    return state._replace(obs_stats=normalization.update(state.obs_stats, flat))
 
 
 def minibatch_columns(config: Config) -> tuple[str, ...]:
@@ -387,7 +399,7 @@ class Training:
             hindsight = her.from_config(config, self.envs, S) if config.her else None
             self.goal_swap = self.envs.goal_swap() if config.obs_norm else None
             self.buffer = ReplayBuffer(config.buffer_size, obs_shape, A, S, fills=config.total_steps + E,
-                                       truncated=config.n_step > 1 or config.her, priorities=priorities,
+                                       truncated=stores_truncated(config), priorities=priorities,
                                        hindsight=hindsight)
             learner_envs = 0 if config.workers else E
             self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape, schedule_from_config(config),
@@ -424,12 +436,12 @@ class Training:
         self.cleanup.close()
 
     def log_episodes(self, step: int, finished: list[tuple[int, int, float, int]],
-                     success: np.ndarray | None = None) -> None:
-        """Finished episodes (seed index, env, return, length); `success` (seeds, envs), NaN where unknown."""
-        for s, env, episode_return, length in finished:
+                     success: list[float] | None = None) -> None:
+        """Finished episodes (seed index, env, return, length); `success`, one per episode, NaN where unknown."""
+        for i, (s, env, episode_return, length) in enumerate(finished):
             row = {"step": step, "env": env, "return": episode_return, "length": length}
-            if success is not None and np.isfinite(success[s, env]):
-                row["success"] = float(success[s, env])
+            if success is not None and np.isfinite(success[i]):
+                row["success"] = float(success[i])
             self.loggers[s].write("episodes", row)
 
     def after_step(self, previous: int, step: int, state: SeedState) -> None:

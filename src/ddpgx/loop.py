@@ -125,7 +125,8 @@ def step_and_learn(t: Training, stop_requested: Callable[[], bool]) -> None:
         state = observe(state, out, step, config, t.goal_swap)
         state, finished = end_step(state, out)
         previous, step = step, step + E
-        t.log_episodes(step, finished, out.success)
+        success = None if out.success is None else [out.success[s, j] for s, j, _, _ in finished]
+        t.log_episodes(step, finished, success)
         # 2. learn and choose the next actions, or only choose them
         key = np.uint32(step)
         if state.perturbed is not None:  # a new perturbed actor for each new episode, and when acting starts
@@ -187,14 +188,10 @@ def resolve(config: Config | None, run_dir: str | Path | None, num_seeds: int | 
 
 def observe(state: SeedState, out: Step, step: int, config: Config, goal_swap: np.ndarray | None = None) -> SeedState:
     """The running statistics after a step whose transitions start from `state.obs`: the observation
-    statistics take the stored observations (until `obs_norm_until`), the return statistics every
-    environment's discounted return. With `goal_swap` (`Envs.goal_swap`), the observations also
-    count with their achieved and desired goals exchanged, so that both goals get the same statistics."""
-    if state.obs_stats is not None and (config.obs_norm_until == 0 or step < config.obs_norm_until):
-        flat = state.obs.reshape(*state.obs.shape[:2], -1)
-        if goal_swap is not None:  # the other coordinates count twice, which leaves their statistics as they are
-            flat = np.concatenate([flat, flat[..., goal_swap]], axis=1)
-        state = state._replace(obs_stats=normalization.update(state.obs_stats, flat))
+    statistics take the stored observations (until `obs_norm_until`; `learner.count_observations`),
+    the return statistics every environment's discounted return."""
+    if config.obs_norm_until == 0 or step < config.obs_norm_until:
+        state = learner.count_observations(state, state.obs, goal_swap)
     if state.return_stats is not None:
         returns, stats = normalization.update_returns(state.returns, state.return_stats, out.reward,
                                                       out.terminated | out.truncated, config.gamma)

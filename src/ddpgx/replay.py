@@ -36,6 +36,11 @@ SCALARS = ("truncated", "discount", "weight")
 minibatch carries `discount` (n-step returns) and `weight` (prioritized replay) to the update."""
 
 
+def stores_truncated(config: Any) -> bool:
+    """Whether a run's rows record `truncated`: for n-step returns and for hindsight relabeling."""
+    return config.n_step > 1 or config.her
+
+
 def columns(obs_shape: tuple[int, ...], action_dim: int, extra: tuple[str, ...] = ()) -> dict[str, slice]:
     """Where each field lies in a packed row; `extra` names the optional columns, in order."""
     obs_size = int(np.prod(obs_shape, dtype=np.int64))
@@ -165,9 +170,10 @@ class ReplayBuffer:
             raise ValueError("this buffer stores truncated (for n-step returns): pass it to add")
         self.add_rows(pack(obs, action, reward, next_obs, terminated, truncated if self.extra else None))
 
-    def add_rows(self, rows: np.ndarray) -> None:
+    def add_rows(self, rows: np.ndarray, sources: np.ndarray | None = None) -> None:
         """Store packed transitions, shape (seeds, count, row width), in order; new slots get the
-        largest priority so far (prioritized replay)."""
+        largest priority so far (prioritized replay). `sources` (count,), for the hindsight
+        bookkeeping: the environment each transition comes from (`her.Hindsight.add`)."""
         count = rows.shape[1]
         slots = (self.pos + np.arange(count)) % self.capacity
         self.data[:, slots] = rows
@@ -177,7 +183,7 @@ class ReplayBuffer:
             self.priorities.add(slots)
         if self.hindsight is not None:
             ended = rows[..., self.columns["terminated"].start] + rows[..., self.columns["truncated"].start] > 0
-            self.hindsight.add(slots, ended)
+            self.hindsight.add(slots, ended, sources)
 
     def sample_rows(self, indices: np.ndarray) -> np.ndarray:
         """The packed rows at `indices` (seeds, ...) of each seed's own slots: shape (seeds, ..., row width)."""

@@ -10,14 +10,17 @@ Who owns what:
   JAX, and returns chunks: `chunk_steps` steps of each of its environments as packed float32 rows
   (`replay.pack`), the episodes that ended, and the version of the actor that acted.
 - The learner (the process that called `train`) owns the replay buffer, the agent, the jitted
-  update and the run directory. It inserts chunks, makes the learning steps the replay ratio asks
-  for (`updates_due`, `learner.learn_step`: the single-process loop's), sends the actor, logs,
-  evaluates and checkpoints (`learner.Training`, the single-process loop's machinery). A chunk is
+  update and the run directory. It inserts chunks (their observations counted into the
+  normalization statistics, their episodes into the hindsight bookkeeping), makes the learning
+  steps the replay ratio asks for (`updates_due`, `learner.learn_step`: the single-process
+  loop's), sends the actor, logs, evaluates and checkpoints (`learner.Training`, the
+  single-process loop's machinery). A chunk is
   inserted in pieces cut at the steps where the single-process loop logs, evaluates or
   checkpoints, and at `total_steps`: those come at the same steps, and a run ends at exactly
   `total_steps` transitions per seed.
-What travels: the actor's layers, one `ray.put` per send, once `sync_every` gradient steps have
-passed since the last; the chunks back. At most two chunks per worker are in flight.
+What travels: the actor's layers with the observation statistics of the moment folded in
+(`worker_actors`), one `ray.put` per send, once `sync_every` gradient steps have passed since the
+last; the chunks back. At most two chunks per worker are in flight.
 
 Reproducibility: with `sync`, the workers collect in lockstep rounds: the learner takes round r's
 chunks in worker order, asks for round r + 1 with the actor it has, then inserts and learns on
@@ -43,7 +46,7 @@ from ddpgx.config import Config
 from ddpgx.envs import EnvFactory, Envs
 from ddpgx.noise import make_noise, reset as reset_noise
 from ddpgx.numpy_policy import NumpyPolicy
-from ddpgx.replay import pack
+from ddpgx.replay import pack, stores_truncated
 
 if TYPE_CHECKING:
     from ddpgx.learner import Training
@@ -63,11 +66,28 @@ class Chunk(NamedTuple):
 
     rows: np.ndarray
     """Packed transitions, (seeds, steps * envs, row width), step by step, environment by environment."""
-    episodes: list[tuple[int, int, float, int, int]]
-    """Episodes that ended: (seed index, env, return, length, row), `row` the index of their last transition."""
+    episodes: list[tuple[int, int, float, int, int, float]]
+    """Episodes that ended: (seed index, env, return, length, row, success), `row` the index of their
+    last transition, `success` the final `info["is_success"]` (NaN where the environment reports none)."""
     version: int
     """The version of the actor that acted (-1: random actions)."""
     worker: int
+    first: int = 0
+    """The index of the first row in the chunk as collected (a piece of a chunk starts later)."""
+
+    def sources(self, num_envs: int) -> np.ndarray:
+        """The environment of each row, numbered over all workers (worker * num_envs + env)."""
+        return self.worker * num_envs + (self.first + np.arange(self.rows.shape[1])) % num_envs
+
+
+class WorkerActor(NamedTuple):
+    """One seed's actor as a worker runs it (`numpy_policy.NumpyPolicy`): its layers with the
+    observation normalization's affine map folded in (`export.actor_layers`), its layer norms, and
+    the bounds of its observation clip (None without)."""
+
+    layers: list[tuple[np.ndarray, np.ndarray]]
+    layer_norms: list[tuple[np.ndarray, np.ndarray]] | None = None
+    obs_clip: tuple[np.ndarray, np.ndarray] | None = None
 
 
 class Rollout:
@@ -87,11 +107,13 @@ class Rollout:
         self.episode_return, self.episode_length = np.zeros((S, E)), np.zeros((S, E), np.int64)
         self.policies: list[NumpyPolicy] = []
         self.version = -1
+        self.truncated = stores_truncated(config)  # the learner's buffer stores it (hindsight relabeling)
 
-    def set_actor(self, layers: list[list[tuple[np.ndarray, np.ndarray]]], version: int) -> None:
-        """The actor to act with: one list of (kernel, bias) layers per seed."""
+    def set_actor(self, actors: list[WorkerActor], version: int) -> None:
+        """The actor to act with, one per seed."""
         scaler = self.envs.scaler
-        self.policies = [NumpyPolicy(seed_layers, scaler.low, scaler.high, self.envs.obs_shape) for seed_layers in layers]
+        self.policies = [NumpyPolicy(actor.layers, scaler.low, scaler.high, self.envs.obs_shape,
+                                     layer_norms=actor.layer_norms, obs_clip=actor.obs_clip) for actor in actors]
         self.version = version
 
     def collect(self, steps: int, random: bool) -> Chunk:
@@ -109,13 +131,15 @@ class Rollout:
                 pi = np.stack([policy.unit(self.obs[s]) for s, policy in enumerate(self.policies)])
                 action = np.clip(pi + eps.reshape(S, E, A), -1.0, 1.0).astype(np.float32)
             out = self.envs.step(action)
-            rows.append(pack(self.obs, action, out.reward, out.next_obs, out.terminated))
+            rows.append(pack(self.obs, action, out.reward, out.next_obs, out.terminated,
+                             out.truncated if self.truncated else None))
             self.done = out.terminated | out.truncated
             self.episode_return += out.reward
             self.episode_length += 1
             for s, j in zip(*np.nonzero(self.done)):
+                success = float("nan") if out.success is None else float(out.success[s, j])
                 episodes.append((int(s), self.worker * E + int(j), float(self.episode_return[s, j]),
-                                 int(self.episode_length[s, j]), t * E + int(j)))
+                                 int(self.episode_length[s, j]), t * E + int(j), success))
             self.episode_return[self.done], self.episode_length[self.done] = 0.0, 0
             self.obs = out.obs
         data = np.stack(rows, axis=1)  # (seeds, steps, envs, width)
@@ -150,8 +174,8 @@ def _floor(x: float) -> int:
 
 def cut(chunk: Chunk, start: int, stop: int) -> Chunk:
     """Transitions `start` to `stop` (per seed) of a chunk, with the episodes that ended among them."""
-    return chunk._replace(rows=chunk.rows[:, start:stop],
-                          episodes=[e[:4] + (e[4] - start,) for e in chunk.episodes if start <= e[4] < stop])
+    return chunk._replace(rows=chunk.rows[:, start:stop], first=chunk.first + start,
+                          episodes=[e[:4] + (e[4] - start,) + e[5:] for e in chunk.episodes if start <= e[4] < stop])
 
 
 def pieces(chunk: Chunk, step: int, config: Config) -> list[Chunk]:
@@ -194,9 +218,9 @@ class _Worker:
     def __init__(self, *args: Any):
         self.rollout = Rollout(*args)
 
-    def collect(self, layers: Any, version: int, steps: int, random: bool) -> Chunk:
+    def collect(self, actors: Any, version: int, steps: int, random: bool) -> Chunk:
         if version != self.rollout.version and not random:
-            self.rollout.set_actor(layers, version)
+            self.rollout.set_actor(actors, version)
         return self.rollout.collect(steps, random)
 
     def info(self) -> dict[str, Any]:
@@ -207,11 +231,14 @@ class _Worker:
 class WorkerPool:
     """The rollout workers and their chunks in flight; a worker that dies is started again."""
 
-    def __init__(self, config: Config, make_env: EnvFactory, seeds: list[int], start: int, print_fn=print):
+    def __init__(self, config: Config, make_env: EnvFactory, seeds: list[int], start: int, print_fn=print,
+                 on_restart: Callable[[int], None] | None = None):
+        """`on_restart(worker)` is called when a worker is started again, before it collects."""
         from ddpgx import cluster
 
         self.ray = cluster.import_ray()
         self.config, self.make_env, self.seeds, self.start, self.print_fn = config, make_env, seeds, start, print_fn
+        self.on_restart = on_restart
         self.remote = self.ray.remote(num_cpus=1, max_restarts=0)(_Worker)
         self.workers = [self._new(i, 0) for i in range(config.workers)]
         self.restarts = [0] * config.workers
@@ -223,8 +250,8 @@ class WorkerPool:
         return self.remote.remote(self.config, self.make_env, self.seeds, worker, self.config.workers,
                                   self.start + 1_000_003 * restarts)
 
-    def submit(self, worker: int, layers: Any, version: int, random: bool) -> None:
-        ref = self.workers[worker].collect.remote(layers, version, self.config.chunk_steps, random)
+    def submit(self, worker: int, actors: Any, version: int, random: bool) -> None:
+        ref = self.workers[worker].collect.remote(actors, version, self.config.chunk_steps, random)
         self.in_flight[ref] = worker
         self.queued[worker].append(ref)
 
@@ -252,6 +279,8 @@ class WorkerPool:
         self.print_fn(f"note: rollout worker {worker} died ({type(error).__name__}); started again "
                       f"(restart {self.restarts[worker]}), its chunks in flight are dropped")
         self.workers[worker] = self._new(worker, self.restarts[worker])
+        if self.on_restart is not None:
+            self.on_restart(worker)
 
     def info(self) -> list[dict[str, Any]]:
         return self.ray.get([w.info.remote() for w in self.workers])
@@ -261,6 +290,23 @@ class WorkerPool:
             self.ray.kill(worker)
 
 
+def worker_actors(actor_module: Any, actor: Any, obs_stats: Any, obs_norm_clip: float,
+                  num_seeds: int) -> list[WorkerActor]:
+    """Each seed's actor as the workers run it, from the learner's actor variables and observation
+    statistics (None without observation normalization), both with a leading seed axis."""
+    from ddpgx.export import actor_layers, layer_norms, obs_clip
+    from ddpgx.learner import take
+    from ddpgx.normalization import ObsNormalizer
+
+    actors = []
+    for s in range(num_seeds):
+        params = take(actor, s)
+        normalizer = None if obs_stats is None else ObsNormalizer.from_stats(take(obs_stats, s), obs_norm_clip)
+        actors.append(WorkerActor(actor_layers(actor_module, params, normalizer), layer_norms(actor_module, params),
+                                  obs_clip(normalizer)))
+    return actors
+
+
 def collect_and_learn(t: Training, stop_requested: Callable[[], bool]) -> None:
     """The learner's loop: insert chunks, make the learning steps the replay ratio asks for
     (`learner.learn_step`), send the actor, and let `t` log, evaluate and checkpoint, until
@@ -268,23 +314,30 @@ def collect_and_learn(t: Training, stop_requested: Callable[[], bool]) -> None:
     import jax  # imported here: a worker process imports this module and never starts JAX
 
     from ddpgx import learner
-    from ddpgx.export import actor_layers
 
     config, seeds, buffer = t.config, t.seeds, t.buffer
-    S, G = len(seeds), config.gradient_steps
+    S, G, E = len(seeds), config.gradient_steps, config.num_envs
     actor_module = t.agent.actor.module
     state, step = t.state, t.step
-    pool = WorkerPool(config, t.make_env, seeds, step, t.print_fn)
+    hindsight = buffer.hindsight
+    if hindsight is not None:  # workers start afresh: the episodes running at a checkpoint never end
+        hindsight.restart(np.arange(hindsight.sources))
+
+    def restarted(worker: int) -> None:
+        if hindsight is not None:
+            hindsight.restart(worker * E + np.arange(E))
+
+    pool = WorkerPool(config, t.make_env, seeds, step, t.print_fn, on_restart=restarted)
     try:
         def send() -> tuple[Any, int]:
-            actor = jax.device_get(state.agent.actor)
-            layers = [actor_layers(actor_module, learner.take(actor, s)) for s in range(S)]
-            return pool.ray.put(layers), int(np.asarray(state.agent.updates)[0])
+            actors = worker_actors(actor_module, jax.device_get(state.agent.actor), state.obs_stats,
+                                   config.obs_norm_clip, S)
+            return pool.ray.put(actors), int(np.asarray(state.agent.updates)[0])
 
-        layers, version = send()
+        actors, version = send()
 
         def request(worker: int) -> None:
-            pool.submit(worker, layers, version, step < config.learning_starts)
+            pool.submit(worker, actors, version, step < config.learning_starts)
 
         for worker in range(config.workers):
             for _ in range(1 if config.sync else IN_FLIGHT):
@@ -304,17 +357,21 @@ def collect_and_learn(t: Training, stop_requested: Callable[[], bool]) -> None:
                 request(chunks[0].worker)
             for chunk in filter(None, chunks):  # None: the worker died
                 for piece in pieces(chunk, step, config):
-                    buffer.add_rows(piece.rows)
-                    previous, step = step, step + piece.rows.shape[1]
+                    count = piece.rows.shape[1]
+                    buffer.add_rows(piece.rows, piece.sources(E))
+                    counted = count if config.obs_norm_until == 0 else min(count, max(0, config.obs_norm_until - step))
+                    state = learner.count_observations(state, piece.rows[:, :counted, buffer.columns["obs"]],
+                                                       t.goal_swap)
+                    previous, step = step, step + count
                     finished = [e[:4] for e in piece.episodes]
                     state = learner.count_episodes(state, finished)
-                    t.log_episodes(step, finished)
+                    t.log_episodes(step, finished, [e[5] for e in piece.episodes])
                     updates = int(np.asarray(state.agent.updates)[0])
                     while updates_due(step, config.learning_starts, config.replay_ratio, updates) >= G:
                         state = learner.learn_step(t.fns, buffer, state, seeds, config, step, draw=updates, updates=G)
                         updates += G
                     if updates - version >= config.sync_every:
-                        layers, version = send()
+                        actors, version = send()
                     t.after_step(previous, step, state)
     finally:
         pool.stop()
