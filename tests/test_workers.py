@@ -24,7 +24,8 @@ from ddpgx.loop import learns
 from ddpgx.normalization import MeanStd
 from ddpgx.numpy_policy import NumpyPolicy
 from ddpgx.prioritized import beta_at
-from ddpgx.workers import NOISE_SPREAD_BASE, Rollout, WorkerActor, cut, pieces, updates_due, worker_actors, worker_sigma
+from ddpgx.workers import (NOISE_SPREAD_BASE, Rollout, WorkerActor, WorkerPool, cut, pieces, updates_due, worker_actors,
+                           worker_sigma)
 from tests.conftest import quiet, small_config
 from tests.logs import csv_rows
 from tests.probe_envs import ObsDependentAction, TwoStep
@@ -218,6 +219,27 @@ class InProcessRay:
 
     def kill(self, handle):
         handle.dead = True
+
+
+class NewestFirstRay(InProcessRay):
+    """Ray's `wait` may name any ready chunk: this one names the newest."""
+
+    def wait(self, refs, num_returns):
+        return refs[-num_returns:], refs[:-num_returns]
+
+
+def test_a_workers_chunks_are_inserted_in_the_order_it_collected_them(monkeypatch):
+    """Hindsight relabeling follows each environment's steps in the buffer: whichever chunk Ray
+    says is ready, the learner takes that worker's oldest."""
+    monkeypatch.setitem(sys.modules, "ray", NewestFirstRay(die_at_chunk=0))
+    config = small_config(workers=1, chunk_steps=5)
+    pool = WorkerPool(config, lambda: __import__("gymnasium").make("Pendulum-v1"), [0], 0)
+    pool.submit(0, None, -1, True)
+    pool.submit(0, None, -1, True)
+    first, second = pool.take(), pool.take()
+    obs = columns((3,), 1)
+    np.testing.assert_array_equal(first.rows[0, -1, obs["next_obs"]], second.rows[0, 0, obs["obs"]])
+    pool.stop()
 
 
 def test_without_lockstep_a_dead_worker_is_started_again_and_the_counts_stay_exact(monkeypatch, tmp_path):

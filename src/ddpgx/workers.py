@@ -256,14 +256,15 @@ class WorkerPool:
         self.queued[worker].append(ref)
 
     def take(self, worker: int | None = None) -> Chunk | None:
-        """The next chunk: of `worker` (its oldest in flight), or whichever is ready first. None
-        when the worker died (it has been started again, with nothing in flight)."""
+        """The next chunk: the oldest in flight of `worker`, or of the worker whose chunk is ready
+        first (a worker collects its chunks in the order they were asked for, so its oldest is
+        ready too: the buffer gets each environment's steps in order). None when the worker died
+        (it has been started again, with nothing in flight)."""
         if worker is None:
             ready, _ = self.ray.wait(list(self.in_flight), num_returns=1)
-            ref = ready[0]
-        else:
-            ref = self.queued[worker][0]
-        worker = self.in_flight.pop(ref)
+            worker = self.in_flight[ready[0]]
+        ref = self.queued[worker][0]
+        self.in_flight.pop(ref)
         self.queued[worker].remove(ref)
         try:
             return self.ray.get(ref)
