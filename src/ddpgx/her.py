@@ -85,8 +85,11 @@ class Hindsight:
         """Transitions inserted so far: transition n went to slot n mod capacity."""
         self.valid = np.zeros(S, np.int64)
         """How many slots hold a transition of a finished, whole episode (the slots that may be drawn)."""
-        self.filled = 0
+
+    @property
+    def filled(self) -> int:
         """How many slots have been written (the first `filled`, as the ring fills in order)."""
+        return min(self.inserted, self.capacity)
 
     def add(self, slots: np.ndarray, ended: np.ndarray, sources: np.ndarray | None = None) -> None:
         """Record transitions written to `slots` (count,) in order; `ended` (seeds, count): the
@@ -113,7 +116,6 @@ class Hindsight:
                 if self.inserted - self.began[s, j] <= C:  # else its first transitions were overwritten while it ran
                     self._finish(s, slot, length)
             self.running[:, j] = np.where(ended[:, i], 0, self.running[:, j] + 1)
-        self.filled = min(self.filled + len(slots), C)
 
     def restart(self, sources: np.ndarray) -> None:
         """The environments of `sources` start new episodes (a rollout worker started afresh): the
@@ -216,7 +218,7 @@ class Hindsight:
         self.cursor[seed], self.running[seed], self.began[seed] = state["her_cursor"], state["her_running"], state["her_began"]
         self.prev[:size], self.last[:] = state["her_prev"], state["her_last"]
         self.inserted = int(state["her_inserted"])
-        self.valid[seed], self.filled = np.count_nonzero(self.length[seed]), size
+        self.valid[seed] = np.count_nonzero(self.length[seed])
 
 
 def from_config(config: Config, envs: Envs, num_seeds: int) -> Hindsight:
