@@ -44,11 +44,22 @@ def machine() -> dict[str, Any]:
 
 
 def cpu_model() -> str:
-    if os.path.exists("/proc/cpuinfo"):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
+    """The CPU's name, with its family and model and its widest vector instructions: under a
+    hypervisor the name alone is often just "AMD EPYC", and two machines of that name can differ
+    threefold in matrix-product rate (AVX2 on Zen 1 against AVX-512 on Zen 4)."""
+    if not os.path.exists("/proc/cpuinfo"):
+        return platform.processor() or "unknown"
+    fields: dict[str, str] = {}
+    for line in open("/proc/cpuinfo"):
+        if not line.strip():
+            break  # the first processor describes them all
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    flags = set(fields.get("flags", "").split())
+    vector = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")) if flag in flags),
+                  "no AVX")
+    details = [f"family {fields['cpu family']} model {fields['model']}"] if "cpu family" in fields else []
+    return f"{fields.get('model name', 'unknown')} ({', '.join(details + [vector])})"
 
 
 def code_commit() -> str | None:
