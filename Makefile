@@ -1,7 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test train bench-speed bench-returns bench-extensions bench-budgets bench-sweep-speed bench-workers
+.PHONY: install test train bench-speed bench-returns bench-extensions bench-budgets bench-repro bench-sweep-speed bench-workers
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -60,6 +60,11 @@ bench-sweep-speed: $(PY)
 bench-budgets: $(PY)
 	@test -n "$(BUDGET_SWEEPS)" || { echo 'name the sweeps: make bench-budgets BUDGET_SWEEPS="$(SWEEPS)/NAME ..."'; exit 2; }
 	$(VENV)/bin/pip install -e '.[ray]' && $(PY) benchmarks/budgets.py $(BUDGET_SWEEPS) --out benchmarks/results/budgets
+
+# The reproduction of Tianshou's DDPG curve (benchmarks/specs/mujoco/tianshou-repro.yaml), seed by seed
+# against its 10 seeds (benchmarks/references/tianshou_ddpg_seeds.csv).
+bench-repro: $(PY)
+	$(VENV)/bin/pip install -e '.[ray]' && $(PY) benchmarks/repro.py benchmarks/results/sweeps/tianshou-repro --out benchmarks/results/repro
 
 # Rollout workers: throughput on a slow simulator, and learning beside the single-process loop.
 bench-workers: $(PY)

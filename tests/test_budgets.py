@@ -1,6 +1,7 @@
 """The benchmark's sweep results in compact form (benchmarks/compact.py), the reports that read them
-(benchmarks/report.py, benchmarks/budgets.py) and the published references they are read against
-(benchmarks/references/mujoco_ddpg.csv). Sweeps are written by hand, no training: seconds."""
+(benchmarks/report.py, benchmarks/budgets.py, benchmarks/repro.py) and the published references they
+are read against (benchmarks/references/mujoco_ddpg.csv, tianshou_ddpg_seeds.csv). Sweeps are written
+by hand, no training: seconds."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 import ddpgx
 from ddpgx.config import ConfigError
+from ddpgx.stats import mean_difference
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
@@ -22,6 +24,7 @@ sys.path.insert(0, str(BENCHMARKS))  # the benchmark scripts import each other b
 try:
     import budgets
     import compact
+    import repro
 finally:
     sys.path.remove(str(BENCHMARKS))
 
@@ -270,3 +273,87 @@ def test_curve_arrays_keep_the_steps_every_seed_reached():
     np.testing.assert_array_equal(returns, [[1.0], [2.0]])
     steps, returns = compact.curve_arrays({**row, "several": False, "curves": row["curves"][:1]})
     np.testing.assert_array_equal(returns, [1.0, 3.0])
+
+
+def test_references_per_seed_average_to_the_references_means():
+    """tianshou_ddpg_seeds.csv is the same files' seed columns: at every step both hold, the mean of
+    the 10 seeds is mujoco_ddpg.csv's value (rounded as Tianshou wrote it)."""
+    seeds = repro.read_seeds(repro.SEEDS_CSV)
+    refs = [r for r in budgets.read_references(budgets.REFERENCES) if r["source"] == "Tianshou DDPG"]
+    assert set(seeds) == {"HalfCheetah", "Hopper", "Walker2d", "Ant"}
+    for r in refs:
+        at = seeds[r["task"]][r["env_steps"]]
+        assert len(at["values"]) == 10 and at["source_axis_step"] == r["source_axis_step"]
+        assert np.mean(at["values"]) == pytest.approx(r["value"], abs=1e-3)
+    assert all(min(steps) == 25_000 and max(steps) == 1_025_000 and len(steps) == 201 for steps in seeds.values())
+
+
+# ----------------------------------------------------------------------------- the reproduction
+
+
+def test_mean_difference_interval_holds_zero_for_the_same_scores_and_not_for_shifted_ones():
+    theirs = np.linspace(900.0, 1100.0, 10)
+    same, (low, high) = mean_difference([990.0, 1000.0, 1010.0], theirs)
+    assert same == pytest.approx(0.0) and low < 0 < high
+    shifted, (low, high) = mean_difference([490.0, 500.0, 510.0], theirs)
+    assert shifted == pytest.approx(-500.0) and low <= -500 + 100 and high < 0 and low < shifted < high
+    assert mean_difference([490.0, 500.0, 510.0], theirs) == (shifted, (low, high))  # seeded: the same interval
+
+
+def reference_seeds(path: Path, task: str, rows: dict[int, list[float]]) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "env_version", "env_steps", "source_axis_step", *(f"seed_{i}" for i in range(10))])
+        for step, values in rows.items():
+            writer.writerow([task, "v3", step, step - 25_000, *values])
+    return path
+
+
+def test_repro_compares_at_steps_every_seed_and_the_source_evaluated(tmp_path):
+    spread = list(np.linspace(900.0, 1100.0, 10))
+    refs = reference_seeds(tmp_path / "seeds.csv", "HalfCheetah",
+                           {25_000: spread, 50_000: spread, 75_000: [v + 2000 for v in spread], 100_000: spread})
+    trial = {"id": "t_00000", "task": "HalfCheetah-v5", "preset": "default", "seeds": 3, "first_seed": 1,
+             "total_steps": 100_000,
+             "evals": {1: curve([25_000, 50_000, 75_000], [1000.0, 990.0, 1000.0]),
+                       2: curve([25_000, 50_000, 75_000], [1010.0, 1000.0, 1010.0]),
+                       3: curve([25_000, 50_000], [990.0, 1010.0])}}  # its third seed not yet at 75,000
+    sweep = write_sweep(tmp_path, "repro", [trial])
+    row = compact.trials(sweep)[0]
+    points = repro.compare(row, repro.read_seeds(refs)["HalfCheetah"])
+    assert [p["env_steps"] for p in points] == [25_000, 50_000]
+    assert [p["verdict"] for p in points] == ["level", "level"]
+    assert points[1]["per_seed"] == [990.0, 1000.0, 1010.0] and points[1]["source_axis_step"] == 25_000
+    far = {**row, "curves": [(s, [{**e, "mean_return": e["mean_return"] - 800} for e in evals])
+                             for s, evals in row["curves"]]}
+    assert [p["verdict"] for p in repro.compare(far, repro.read_seeds(refs)["HalfCheetah"])] == ["below", "below"]
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "repro.py"), str(sweep), "--seeds-csv", str(refs),
+                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    text = (out / "repro.md").read_text()
+    assert "2 steps compared (25,000 to 50,000): level at 2, below at 0, above at 0." in text
+    assert "| 50,000 | 25,000 | 1000.0 | 990.0 / 1000.0 / 1010.0 | 1000.0 | 900.0 to 1100.0 |" in text
+    assert (out / "repro_HalfCheetah-v5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, str(BENCHMARKS / "repro.py"), str(sweep), "--seeds-csv",
+                          str(budgets.REFERENCES), "--out", str(tmp_path / "bad")], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert bad.returncode != 0 and "is not a per-seed references CSV" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_untrained_returns_are_those_of_the_actors_runs_start_from(tmp_path):
+    """benchmarks/untrained.py evaluates, for seed i, the actor a run with seed i starts from: its
+    values equal the final evaluation of a one-step run of that seed alone (no update made)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import untrained
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    returns = untrained.untrained_returns("Pendulum-v1", "default", 2, 2, tmp_path / "all")
+    for seed in (0, 1):
+        config = ddpgx.from_preset("default", "Pendulum-v1", seed=seed, total_steps=1, eval_episodes=2, eval_every=0,
+                                   checkpoint_every=0, tensorboard=False)
+        alone = ddpgx.train(config, tmp_path / f"seed{seed}", progress=False, print_fn=lambda _: None)
+        assert returns[seed] == pytest.approx(np.mean(alone.final_returns), rel=1e-5)
+    assert returns[0] != returns[1]

@@ -2,6 +2,10 @@
 
     python benchmarks/references/build_mujoco_ddpg.py --tianshou TIANSHOU_GIT --td3 TD3_GIT --cleanrl CLEANRL_GIT
 
+It also writes tianshou_ddpg_seeds.csv: each of Tianshou's 10 seeds (the `rew:seed_*` columns of
+the same files) at every step it logged (every 5,000 of its steps), for the reproduction of its curve
+(benchmarks/repro.py), where the spread between seeds is what a curve is compared within.
+
 Each argument is a clone of the source's repository (a bare one will do: files are read with
 `git show COMMIT:PATH`, at the commits named below, so the CSV is the same whatever the clone's HEAD).
 One row per (source, task, step); every row says where its value comes from, what statistic it is
@@ -33,6 +37,9 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(__file__).with_name("mujoco_ddpg.csv")
+SEEDS_OUT = Path(__file__).with_name("tianshou_ddpg_seeds.csv")
+TIANSHOU_SEEDS = 10
+SEED_FIELDS = ("task", "env_version", "env_steps", "source_axis_step", *(f"seed_{i}" for i in range(TIANSHOU_SEEDS)))
 TASKS = ("HalfCheetah", "Hopper", "Walker2d", "Ant")
 FIELDS = ("source", "algorithm", "library", "task", "env_version", "seeds", "env_steps", "source_axis_step", "value",
           "statistic", "url_or_path", "note")
@@ -66,11 +73,34 @@ def row(**values) -> dict:
     return values
 
 
+def tianshou_table(repo: Path, task: str) -> tuple[str, list[dict[str, str]]]:
+    """The path and the rows of Tianshou's merged 10-seed CSV for `task`: `env_step` (its own axis),
+    `rew` (the mean over seeds), `rew:shaded` (their standard deviation), `rew:seed_<i>_...` (each seed)."""
+    path = f"examples/mujoco/benchmark/{task}-v3/ddpg/test_rew_10seeds.csv"
+    return path, list(csv.DictReader(io.StringIO(git_show(repo, TIANSHOU_COMMIT, path).decode())))
+
+
+def tianshou_seeds(repo: Path) -> list[dict]:
+    """Each seed's evaluation at every step it logged, to its step 1,000,000: a row per task and step,
+    a column per seed (`seed_0` ... `seed_9`, Tianshou's seed numbers)."""
+    rows = []
+    for task in TASKS:
+        _, table = tianshou_table(repo, task)
+        seeds = {int(re.match(r"rew:seed_(\d+)_", name).group(1)): name for name in table[0]
+                 if name.startswith("rew:seed_")}
+        assert sorted(seeds) == list(range(len(seeds))), sorted(seeds)
+        for line in table:
+            step = int(float(line["env_step"]))
+            if step <= LAST:  # the range of its rows in mujoco_ddpg.csv
+                rows.append(dict(task=task, env_version="v3", env_steps=step + TIANSHOU_WARMUP, source_axis_step=step,
+                                 **{f"seed_{i}": float(line[seeds[i]]) for i in sorted(seeds)}))
+    return rows
+
+
 def tianshou(repo: Path) -> list[dict]:
     rows = []
     for task in TASKS:
-        path = f"examples/mujoco/benchmark/{task}-v3/ddpg/test_rew_10seeds.csv"
-        table = list(csv.DictReader(io.StringIO(git_show(repo, TIANSHOU_COMMIT, path).decode())))
+        path, table = tianshou_table(repo, task)
         seeds = sum(1 for name in table[0] if name.startswith("rew:seed_"))
         for line in table:
             step = int(float(line["env_step"]))
@@ -143,13 +173,19 @@ def main() -> None:
     parser.add_argument("--td3", type=Path, required=True, help="a clone of github.com/sfujim/TD3")
     parser.add_argument("--cleanrl", type=Path, required=True, help="a clone of github.com/vwxyzjn/cleanrl")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--seeds-out", type=Path, default=SEEDS_OUT)
     args = parser.parse_args()
     rows = tianshou(args.tianshou) + td3(args.td3) + our_ddpg() + cleanrl(args.cleanrl)
-    with open(args.out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
+    write_csv(args.out, FIELDS, rows)
+    write_csv(args.seeds_out, SEED_FIELDS, tianshou_seeds(args.tianshou))
+
+
+def write_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    print(f"wrote {len(rows)} rows to {args.out}")
+    print(f"wrote {len(rows)} rows to {path}")
 
 
 if __name__ == "__main__":

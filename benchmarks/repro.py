@@ -1,0 +1,164 @@
+"""A reproduction of a published curve, read seed by seed: does ddpgx, run with the source's settings,
+land on the source's curve within the spread between seeds?
+
+    python benchmarks/repro.py SWEEP_DIR... [--seeds-csv benchmarks/references/tianshou_ddpg_seeds.csv]
+        [--every 25000] [--out benchmarks/results/repro]
+
+A SWEEP_DIR is a sweep as `ddpgx sweep` wrote it or its compact form, finished or still running. The
+seeds CSV holds the source's runs one by one: a row per task and environment step (`env_steps`,
+every step counted, the random warm-up included; `source_axis_step`, the step as the source labels
+it), a `seed_<i>` column per seed. At every step where each seed of a trial and the source have an
+evaluation, the mean over ddpgx's seeds is compared with the mean over the source's: their
+difference, with a 95% interval from resampling each set of seeds on its own (rliable, through
+ddpgx.stats). The difference is "level" where the interval holds 0, "below" or "above" where it
+lies on one side; the summary counts the steps of each kind. The table shows every `--every` steps.
+
+Writes repro.md, repro.json and repro_<task>.png (ddpgx's curve and the source's, each as the mean
+over seeds with the band from the worst to the best seed) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from budgets import sweep_rows, task_name
+from compact import curve_arrays
+from host import machine
+from report import _provenance
+
+from ddpgx.plot import plot_curves
+from ddpgx.stats import mean_difference
+
+ROOT = Path(__file__).resolve().parent
+SEEDS_CSV = ROOT / "references" / "tianshou_ddpg_seeds.csv"
+SOURCE = "Tianshou DDPG"
+
+
+def read_seeds(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """task -> environment step -> {"source_axis_step", "env_version", "values" (one per seed)}."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"task", "env_steps", "source_axis_step"} <= set(rows[0]) or \
+            not any(k.startswith("seed_") for k in rows[0]):
+        raise ValueError(f"{path} is not a per-seed references CSV (task, env_steps, source_axis_step, seed_0, ...)")
+    seeds = sorted((k for k in rows[0] if k.startswith("seed_")), key=lambda k: int(k.removeprefix("seed_")))
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["task"], {})[int(row["env_steps"])] = {
+            "source_axis_step": int(row["source_axis_step"]), "env_version": row.get("env_version", ""),
+            "values": [float(row[k]) for k in seeds if row[k] not in ("", None)]}
+    return out
+
+
+def compare(trial: dict[str, Any], reference: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """At every step where all of the trial's seeds and the reference were evaluated: both means, the
+    reference's seeds, the difference with its interval, and where it lies."""
+    evaluated = [{int(e["step"]): e["mean_return"] for e in evals} for _, evals in trial["curves"]]
+    if len(evaluated) < trial["seeds"]:
+        return []
+    points = []
+    for step in sorted(set.intersection(*(set(e) for e in evaluated)) & set(reference)):
+        ours = [e[step] for e in evaluated]
+        theirs = reference[step]["values"]
+        difference, (low, high) = mean_difference(ours, theirs)
+        points.append({"env_steps": step, "source_axis_step": reference[step]["source_axis_step"],
+                       "per_seed": ours, "mean": float(np.mean(ours)), "reference_mean": float(np.mean(theirs)),
+                       "reference_worst": min(theirs), "reference_best": max(theirs),
+                       "reference_seeds": len(theirs), "difference": difference, "interval": (low, high),
+                       "verdict": "below" if high < 0 else "above" if low > 0 else "level"})
+    return points
+
+
+def summary(points: list[dict[str, Any]]) -> str:
+    counts = {v: sum(p["verdict"] == v for p in points) for v in ("level", "below", "above")}
+    return (f"{len(points)} steps compared ({points[0]['env_steps']:,} to {points[-1]['env_steps']:,}): "
+            f"level at {counts['level']}, below at {counts['below']}, above at {counts['above']}")
+
+
+def markdown(results: list[dict[str, Any]], every: int) -> list[str]:
+    lines = []
+    for r in results:
+        lines += [f"### {r['task']}: {r['label']}", ""]
+        if not r["points"]:
+            lines += ["No step with an evaluation of every seed and of the reference yet.", ""]
+            continue
+        lines += [summary(r["points"]) + ".", "",
+                  f"| environment steps | {SOURCE}'s label | ddpgx mean | ddpgx seeds | {SOURCE} mean "
+                  f"({r['reference_seeds']} seeds) | its worst to best seed | difference [95% interval] | |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for p in r["points"]:
+            if p["env_steps"] % every and p is not r["points"][-1]:
+                continue
+            seeds = " / ".join(f"{v:.1f}" for v in p["per_seed"])
+            lines.append(f"| {p['env_steps']:,} | {p['source_axis_step']:,} | {p['mean']:.1f} | {seeds} | "
+                         f"{p['reference_mean']:.1f} | {p['reference_worst']:.1f} to {p['reference_best']:.1f} | "
+                         f"{p['difference']:+.1f} [{p['interval'][0]:+.1f}, {p['interval'][1]:+.1f}] | "
+                         f"{p['verdict']} |")
+        lines += ["", f"![{r['task']}](repro_{r['task']}.png)", ""]
+    return lines
+
+
+def plot(task: str, trials: list[dict[str, Any]], reference: dict[int, dict[str, Any]], version: str,
+         out: Path) -> Path:
+    horizon = max(t["total_steps"] for t in trials)
+    steps = sorted(s for s in reference if s <= horizon)
+    width = min(len(reference[s]["values"]) for s in steps)
+    theirs = np.array([reference[s]["values"][:width] for s in steps]).T
+    curves = [(f"ddpgx {t['preset']} {t['setting']}".strip(), *curve_arrays(t)) for t in trials if t["curves"]]
+    curves.append((f"{SOURCE}, {version}", np.array(steps), theirs))
+    return plot_curves(curves, out, title=f"{task}: ddpgx with the source's settings beside {SOURCE}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweeps", type=Path, nargs="+")
+    parser.add_argument("--seeds-csv", type=Path, default=SEEDS_CSV)
+    parser.add_argument("--every", type=int, default=25_000, help="the table's interval, in environment steps")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "repro")
+    args = parser.parse_args()
+    for sweep_dir in args.sweeps:
+        if not (sweep_dir / "spec.json").exists():
+            sys.exit(f"error: {sweep_dir} has no spec.json: give a sweep directory (full or compact)")
+    if args.every <= 0:
+        sys.exit(f"error: --every {args.every}: give a positive number of environment steps")
+    try:
+        references = read_seeds(args.seeds_csv)
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: cannot read the per-seed references: {error}")
+    rows, hosts = sweep_rows(args.sweeps)
+    rows = [r for r in rows if task_name(r["task"]) in references]
+    if not rows:
+        sys.exit(f"error: no trial of {', '.join(map(str, args.sweeps))} is on a task of {args.seeds_csv}")
+    results = []
+    for r in sorted(rows, key=lambda r: (r["task"], r["sweep"], r["trial"])):
+        reference = references[task_name(r["task"])]
+        points = compare(r, reference)
+        results.append({"task": r["task"], "sweep": r["sweep"], "trial": r["trial"], "seeds": r["seeds"],
+                        "label": f"{r['preset']} {r['setting']} [{r['sweep']}/{r['trial']}]",
+                        "reference_seeds": len(next(iter(reference.values()))["values"]), "points": points})
+    args.out.mkdir(parents=True, exist_ok=True)
+    for task in sorted({r["task"] for r in rows}):
+        reference = references[task_name(task)]
+        version = next(iter(reference.values()))["env_version"]
+        plot(task, [r for r in rows if r["task"] == task], reference, version, args.out / f"repro_{task}.png")
+    lines = [f"Command: `python {' '.join(sys.argv)}`  ", *_provenance(hosts), "",
+             f"Each seed's noise-free evaluation at the step; {SOURCE}'s seeds from `{args.seeds_csv}`, on the "
+             "environment-step axis (its own label beside). The difference of the means over seeds, with its 95% "
+             "interval from resampling each side's seeds on their own (rliable): level where the interval holds 0.",
+             "", *markdown(results, args.every)]
+    (args.out / "repro.md").write_text("\n".join(lines))
+    (args.out / "repro.json").write_text(json.dumps(
+        {"command": " ".join(sys.argv), "machine": machine(), "runs": hosts, "seeds_csv": str(args.seeds_csv),
+         "results": results}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
