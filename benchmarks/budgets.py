@@ -13,8 +13,9 @@ over seeds reaches it (the references are means over their own seeds). A trial t
 yet is a row that says how far it has come. Environment steps count every step, the random warm-up
 included, for ddpgx and for the references (the CSV gives each source's own step label beside it).
 
-Writes budgets.md, budgets.json and budgets_<task>.png (the trials' learning curves with the
-reference curves and points drawn on them) to --out.
+Writes budgets.md (first, per budget, one table of every setting across the tasks beside the best
+DDPG reference and TD3's curve; then the tables per task), budgets.json and budgets_<task>.png (the
+trials' learning curves with the reference curves and points drawn on them) to --out.
 """
 
 from __future__ import annotations
@@ -116,6 +117,70 @@ def task_tables(rows: list[dict[str, Any]], refs: list[dict[str, Any]], budgets:
                                           if r["total_steps"] < b]} for b in budgets]
         out[task] = {"tables": tables, "short": [s for s in short if s["trials"]], "references": task_refs}
     return out
+
+
+def overview(tables: dict[str, Any], budgets: list[int]) -> list[dict[str, Any]]:
+    """Per budget, every (library, preset, setting) across the tasks: its mean over seeds on each task
+    it was measured on, beside the best DDPG reference and TD3's curve at that step (the goal's table)."""
+    out = []
+    for budget in budgets:
+        goals: dict[str, dict[str, Any]] = {}
+        rows: dict[tuple, dict[str, Any]] = {}
+        for task, t in tables.items():
+            table = next((tab for tab in t["tables"] if tab["budget"] == budget), None)
+            if table is None:
+                continue
+            ddpg = [r for r in table["references"] if r.get("algorithm") == "DDPG"]
+            td3 = [r for r in table["references"] if r.get("algorithm") == "TD3"]
+            goals[task] = {"ddpg": max(ddpg, key=lambda r: r["value"]) if ddpg else None,
+                           "td3": td3[0] if td3 else None}
+            for e in table["rows"]:
+                if e["status"] == "measured":
+                    cells = rows.setdefault((e["library"], e["preset"], e["setting"]), {})
+                    cells[task] = {"mean": e["mean"], "seeds": e["seeds"], "trial": f"{e['sweep']}/{e['trial']}"}
+        if rows:
+            out.append({"budget": budget, "tasks": list(goals), "goals": goals,
+                        "rows": [{"library": k[0], "preset": k[1], "setting": k[2], "cells": v}
+                                 for k, v in sorted(rows.items())]})
+    return out
+
+
+def overview_lines(views: list[dict[str, Any]]) -> list[str]:
+    """The goal's table per budget: a row per setting, a column per task; a mean in bold is at or
+    above the best DDPG reference, one marked + also at or above TD3's curve."""
+    lines = []
+    for view in views:
+        tasks, goals = view["tasks"], view["goals"]
+
+        def goal(task: str, kind: str) -> str:
+            ref = goals[task][kind]
+            return f"{ref['value']:.1f} ({ref['source']}, {ref['env_version']})" if ref else "-"
+
+        lines += [f"### All tasks at {view['budget']:,} steps", "",
+                  "| preset | setting | library | " + " | ".join(tasks) + " |",
+                  "| --- | --- | --- | " + " | ".join("---" for _ in tasks) + " |",
+                  "| best DDPG reference | | | " + " | ".join(goal(t, "ddpg") for t in tasks) + " |",
+                  "| TD3's curve | | | " + " | ".join(goal(t, "td3") for t in tasks) + " |"]
+        for row in view["rows"]:
+            cells = []
+            for task in tasks:
+                cell = row["cells"].get(task)
+                if cell is None:
+                    cells.append("-")
+                    continue
+                text = f"{cell['mean']:.1f}"
+                ddpg, td3 = goals[task]["ddpg"], goals[task]["td3"]
+                if ddpg and cell["mean"] >= ddpg["value"]:
+                    text = f"**{text}**"
+                if td3 and cell["mean"] >= td3["value"]:
+                    text += " +"
+                cells.append(f"{text} ({cell['seeds']} seed{'s' if cell['seeds'] != 1 else ''})")
+            lines.append(f"| {row['preset']} | {row['setting'] or '-'} | {row['library']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if lines:
+        lines = ["Each cell is the mean over the trial's seeds at that step. **Bold**: at or above the best DDPG "
+                 "reference at the same step; +: at or above TD3's curve too.", "", *lines]
+    return lines
 
 
 def reference_lines(refs: list[dict[str, Any]], budgets: list[int]) -> list[str]:
@@ -221,12 +286,13 @@ def main() -> None:
     rows, hosts = sweep_rows(args.sweeps)
     budgets = sorted(args.budgets)
     tables = task_tables(rows, refs, budgets)
+    views = overview(tables, budgets)
     lines = [f"Command: `python {' '.join(sys.argv)}`  ", *_provenance(hosts), "",
              "Each seed's noise-free evaluation at the budget (the mean of its episodes); over seeds: the mean and the "
              "interquartile mean with 95% stratified bootstrap intervals (rliable), the median, the worst and the best "
              "seed. A reference is reached where the mean over seeds is at or above it (the difference in brackets). "
              f"References: `{args.references}` (its source, environment version, seeds and statistic per row).", "",
-             *markdown(tables, budgets)]
+             *overview_lines(views), *markdown(tables, budgets)]
     args.out.mkdir(parents=True, exist_ok=True)
     for task in tables:
         plot(task, [r for r in rows if r["task"] == task], tables[task]["references"], budgets,
@@ -235,7 +301,7 @@ def main() -> None:
     tasks = {task: {k: v for k, v in t.items() if k != "references"} for task, t in tables.items()}
     (args.out / "budgets.json").write_text(json.dumps(
         {"command": " ".join(sys.argv), "machine": machine(), "runs": hosts, "references": str(args.references),
-         "budgets": budgets, "tasks": tasks}, indent=2, default=_json) + "\n")
+         "budgets": budgets, "overview": views, "tasks": tasks}, indent=2, default=_json) + "\n")
     print("\n".join(lines))
 
 

@@ -213,6 +213,38 @@ def test_budget_tables_mark_references_reached_and_not_reached(sweeps, reference
     assert one["per_seed"] == [1300.0] and one["references"][0]["reached"]  # equal counts as reached
 
 
+def test_overview_puts_each_setting_across_the_tasks_beside_the_best_ddpg_reference_and_td3(sweeps):
+    def ref(source, algorithm, task, steps, value):
+        return {"source": source, "algorithm": algorithm, "task": task, "env_version": "v3", "seeds": 10,
+                "env_steps": steps, "source_axis_step": steps, "value": value}
+
+    refs = [ref("Lib A", "DDPG", "HalfCheetah", 300_000, 2900.0), ref("Lib B", "DDPG", "HalfCheetah", 300_000, 3001.0),
+            ref("TD3", "TD3", "HalfCheetah", 300_000, 2000.0), ref("Lib A", "DDPG", "Hopper", 300_000, 1300.0),
+            ref("TD3", "TD3", "Hopper", 300_000, 1500.0), ref("Lib A", "DDPG", "HalfCheetah", 100_000, 900.0)]
+    rows, _ = budgets.sweep_rows(list(sweeps))
+    tables = budgets.task_tables(rows, refs, [100_000, 300_000])
+    views = {v["budget"]: v for v in budgets.overview(tables, [100_000, 300_000])}
+    at_300k = views[300_000]
+    assert at_300k["tasks"] == ["HalfCheetah-v5", "Hopper-v5"]
+    assert at_300k["goals"]["HalfCheetah-v5"]["ddpg"]["source"] == "Lib B"  # the best of the DDPG references
+    assert at_300k["goals"]["HalfCheetah-v5"]["td3"]["value"] == 2000.0
+    # the running trial has no value at 300,000 yet; the two finished ones differ in their setting
+    hopper, cheetah = at_300k["rows"]  # sorted by setting
+    assert (cheetah["preset"], cheetah["setting"], list(cheetah["cells"])) == ("default", "actor_lr=0.001",
+                                                                               ["HalfCheetah-v5"])
+    assert cheetah["cells"]["HalfCheetah-v5"]["mean"] == pytest.approx(3000.0)
+    assert (hopper["setting"], list(hopper["cells"])) == ("", ["Hopper-v5"])
+    table = "\n".join(budgets.overview_lines([at_300k]))
+    assert "| best DDPG reference | | | 3001.0 (Lib B, v3) | 1300.0 (Lib A, v3) |" in table
+    assert "| TD3's curve | | | 2000.0 (TD3, v3) | 1500.0 (TD3, v3) |" in table
+    # below the best DDPG reference on HalfCheetah and above TD3 there; equal to the reference on
+    # Hopper (at or above: bold) and below TD3
+    assert "| default | actor_lr=0.001 | ddpgx | 3000.0 + (3 seeds) | - |" in table
+    assert "| default | - | ddpgx | - | **1300.0** (1 seed) |" in table
+    # at 100,000 the running trial has 2 of its 3 seeds evaluated: no mean to show yet
+    assert {r["preset"] for r in views[100_000]["rows"]} == {"default"}
+
+
 def test_a_trial_past_a_budget_without_an_evaluation_there_says_so(tmp_path):
     trial = {"id": "c_00000", "task": "Hopper-v5", "preset": "default", "seeds": 2, "first_seed": 1,
              "total_steps": 120_000, "evals": {s: curve([60_000, 120_000], [1.0, 2.0]) for s in (1, 2)}}
