@@ -257,6 +257,13 @@ def plot(task: str, rows: list[dict[str, Any]], refs: list[dict[str, Any]], budg
     return plot_curves(curves, out, title=f"{task}: ddpgx beside the published curves", decorate=decorate)
 
 
+def check_sweep_dirs(sweep_dirs: list[Path]) -> None:
+    """Exit with a one-line error unless each directory is a sweep (full or compact)."""
+    for sweep_dir in sweep_dirs:
+        if not (sweep_dir / "spec.json").exists():
+            sys.exit(f"error: {sweep_dir} has no spec.json: give a sweep directory (full or compact)")
+
+
 def sweep_rows(sweep_dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, dict]]:
     """The trials of the sweeps, each with its library, sweep and setting; and the sweeps' host.json."""
     rows, hosts = [], {}
@@ -276,9 +283,7 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), metavar="STEPS")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "budgets")
     args = parser.parse_args()
-    for sweep_dir in args.sweeps:
-        if not (sweep_dir / "spec.json").exists():
-            sys.exit(f"error: {sweep_dir} has no spec.json: give a sweep directory (full or compact)")
+    check_sweep_dirs(args.sweeps)
     try:
         refs = read_references(args.references)
     except (OSError, ValueError) as error:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from budgets import sweep_rows, task_name
+from budgets import check_sweep_dirs, sweep_rows, task_name
 from compact import curve_arrays
 from host import machine
 from report import _provenance
@@ -123,9 +123,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=25_000, help="the table's interval, in environment steps")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "repro")
     args = parser.parse_args()
-    for sweep_dir in args.sweeps:
-        if not (sweep_dir / "spec.json").exists():
-            sys.exit(f"error: {sweep_dir} has no spec.json: give a sweep directory (full or compact)")
+    check_sweep_dirs(args.sweeps)
     if args.every <= 0:
         sys.exit(f"error: --every {args.every}: give a positive number of environment steps")
     try:
