@@ -14,8 +14,9 @@ only that:
     curves.csv                      every evaluation of every seed: trial, task, preset, setting, seed,
                                     step, mean_return and the other columns of eval.csv
 
-`trials(sweep_dir)` reads a sweep in either form, so the reports (report.py, budgets.py) take
-compact and full directories alike. The full run directories stay on the machine that ran them.
+`trials(sweep_dir)` reads a sweep in either form, so the reports (report.py, budgets.py, repro.py)
+take compact and full directories alike; `pool_seed_blocks` joins the trials that a list of first
+seeds split one setting into. The full run directories stay on the machine that ran them.
 """
 
 from __future__ import annotations
@@ -71,6 +72,30 @@ def trials(sweep_dir: Path) -> list[dict[str, Any]]:
         row["step"] = min((int(evals[-1]["step"]) for _, evals in row["curves"]), default=0)
         row["total_steps"] = row["config"].total_steps
     return rows
+
+
+def pool_seed_blocks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`trials` with the trials that differ only in their first seed as one row each. A spec's
+    `first_seed: [1, 2, 3]` runs one setting's blocks of seeds as separate trials, side by side; the
+    reports read them as one trial of all their seeds (in seed order), named by its trials joined
+    with '+'. Rows of one sweep only: the reports pool each sweep on its own."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["task"], row["preset"], row["total_steps"],
+                setting(row["config"], row["preset"], row["task"]))].append(row)
+    pooled = []
+    for group in groups.values():
+        if len(group) == 1:
+            pooled.append(group[0])
+            continue
+        group.sort(key=lambda r: r["config"].seed)
+        curves = sorted((c for r in group for c in r["curves"]), key=lambda c: c[0])
+        returns = [[e["mean_return"] for e in evals] for _, evals in curves]
+        pooled.append({**group[0], "trial": "+".join(r["trial"] for r in group),
+                       "seeds": sum(r.get("seeds", 1) for r in group), "several": True, "curves": curves,
+                       "returns": returns, "final_returns": [r[-1] for r in returns],
+                       "step": min(r["step"] for r in group)})
+    return pooled
 
 
 def _full_trials(sweep_dir: Path) -> list[dict[str, Any]]:

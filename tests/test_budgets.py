@@ -374,6 +374,58 @@ def test_repro_compares_at_steps_every_seed_and_the_source_evaluated(tmp_path):
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
 
 
+def seed_blocks(task: str, values: dict[int, list[float]], fields: dict | None = None, tag: str = "s") -> list[dict]:
+    """One one-seed trial per seed, a spec's `first_seed: [1, 2, 3]` (as the SB3 sweeps split seeds)."""
+    return [{"id": f"{tag}_{k:05d}", "task": task, "preset": "default", "seeds": 1, "first_seed": seed,
+             "total_steps": 50_000, "fields": fields or {}, "evals": {seed: curve([25_000, 50_000], v)}}
+            for k, (seed, v) in enumerate(values.items())]
+
+
+def test_trials_split_into_seed_blocks_are_read_as_one(tmp_path):
+    """Trials that differ only in their first seed are one row of all their seeds, in seed order; a
+    trial of another setting stays a row of its own, and so does an unfinished block's progress."""
+    blocks = seed_blocks("Hopper-v5", {3: [30.0, 300.0], 1: [10.0, 100.0], 2: [20.0, 200.0]})
+    blocks[0]["evals"][3] = curve([25_000], [30.0])  # seed 3 not yet at 50,000
+    other = seed_blocks("Hopper-v5", {1: [1.0, 2.0]}, fields={"actor_lr": 1e-3}, tag="o")
+    sweep = write_sweep(tmp_path, "blocks", blocks + other, trainable="../../sb3_trainable.py:train")
+    rows, _ = budgets.sweep_rows([sweep])
+    assert len(rows) == 2
+    pooled = next(r for r in rows if not r["setting"])
+    assert pooled["trial"] == "s_00001+s_00002+s_00000" and pooled["seeds"] == 3 and pooled["several"]
+    assert [seed for seed, _ in pooled["curves"]] == [1, 2, 3] and pooled["library"] == "SB3 DDPG"
+    assert pooled["final_returns"] == [100.0, 200.0, 30.0] and pooled["step"] == 25_000
+    assert next(r for r in rows if r["setting"])["seeds"] == 1
+
+
+def test_repro_against_another_sweep_and_the_source_against_itself(tmp_path):
+    """--against reads the source's seeds from a sweep (its seed blocks pooled); --null-draws compares
+    the source with itself, every set of as many of its seeds as the trial has against the others."""
+    ours = write_sweep(tmp_path, "ours", seed_blocks("Hopper-v5", {1: [0.0, 0.0], 2: [0.0, 0.0]}, tag="a"))
+    theirs = write_sweep(tmp_path, "theirs", seed_blocks("Hopper-v5", {1: [0.0, 0.0], 2: [0.0, 0.0], 3: [0.0, 0.0],
+                                                                       4: [1000.0, 1000.0]}, tag="b"),
+                         trainable="../../sb3_trainable.py:train")
+    source, references = repro.sweep_reference(theirs)
+    assert source == "SB3 DDPG (theirs)" and references["Hopper"][50_000]["values"] == [0.0, 0.0, 0.0, 1000.0]
+    # one seed of four against the other three: only the seed at 1000 reads above, at both steps
+    null = repro.null_draws(references["Hopper"], [25_000, 50_000], k=1, draws=10)
+    assert (null["draws"], null["others"]) == (4, 3) and null["below"] == [0, 0, 0, 0]
+    assert null["above"] == [0, 0, 0, 2]
+    assert repro.null_draws(references["Hopper"], [25_000, 50_000], k=2, draws=3)["draws"] == 3  # of 6 sets
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "repro.py"), str(ours), "--against", str(theirs),
+                           "--null-draws", "10", "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    text = (out / "repro.md").read_text()
+    assert "SB3 DDPG (theirs)'s seeds from the sweep" in text
+    assert "2 steps compared (25,000 to 50,000): level at 2, below at 0, above at 0." in text
+    assert ("The source against itself (6 draws of 2 of its seeds against the other 2, at the same 2 steps): "
+            "below at a median of 0 steps (at least 0 in 6 of 6 draws)") in text
+    bad = subprocess.run([sys.executable, str(BENCHMARKS / "repro.py"), str(ours), "--against", str(theirs),
+                          "--null-draws", "-1", "--out", str(tmp_path / "bad")], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "--null-draws -1" in bad.stderr
+
+
 def test_untrained_returns_are_those_of_the_actors_runs_start_from(tmp_path):
     """benchmarks/untrained.py evaluates, for seed i, the actor a run with seed i starts from: its
     values equal the final evaluation of a one-step run of that seed alone (no update made)."""
