@@ -160,14 +160,17 @@ def markdown(results: list[dict[str, Any]], every: int, source: str) -> list[str
         lines += [summary(r["points"]) + ".", ""]
         if r.get("null"):
             lines += [null_summary(r["null"], r["points"]) + ".", ""]
-        lines += [f"| environment steps | {source}'s label | mean | seeds | {source} mean "
+        relabeled = any(p["source_axis_step"] != p["env_steps"] for p in r["points"])  # a sweep's axis is ours
+        label = f" {source}'s label |" if relabeled else ""
+        lines += [f"| environment steps |{label} mean | seeds | {source} mean "
                   f"({r['reference_seeds']} seeds) | its worst to best seed | difference [95% interval] | |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| --- " * (7 + relabeled) + "|"]
         for p in r["points"]:
             if p["env_steps"] % every and p is not r["points"][-1]:
                 continue
             seeds = " / ".join(f"{v:.1f}" for v in p["per_seed"])
-            lines.append(f"| {p['env_steps']:,} | {p['source_axis_step']:,} | {p['mean']:.1f} | {seeds} | "
+            step = f" {p['source_axis_step']:,} |" if relabeled else ""
+            lines.append(f"| {p['env_steps']:,} |{step} {p['mean']:.1f} | {seeds} | "
                          f"{p['reference_mean']:.1f} | {p['reference_worst']:.1f} to {p['reference_best']:.1f} | "
                          f"{p['difference']:+.1f} [{p['interval'][0]:+.1f}, {p['interval'][1]:+.1f}] | "
                          f"{p['verdict']} |")

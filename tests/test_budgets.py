@@ -417,6 +417,7 @@ def test_repro_against_another_sweep_and_the_source_against_itself(tmp_path):
     assert done.returncode == 0, done.stderr
     text = (out / "repro.md").read_text()
     assert "SB3 DDPG (theirs)'s seeds from the sweep" in text
+    assert "| environment steps | mean | seeds | SB3 DDPG (theirs) mean (4 seeds) |" in text  # one step axis
     assert "2 steps compared (25,000 to 50,000): level at 2, below at 0, above at 0." in text
     assert ("The source against itself (6 draws of 2 of its seeds against the other 2, at the same 2 steps): "
             "below at a median of 0 steps (at least 0 in 6 of 6 draws)") in text
