@@ -272,7 +272,8 @@ def sweep_rows(sweep_dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, 
         if (sweep_dir / "host.json").exists():
             hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
         rows += [{**r, "library": library(spec), "sweep": sweep_dir.name,
-                  "setting": setting(r["config"], r["preset"], r["task"])} for r in pool_seed_blocks(trials(sweep_dir))]
+                  "setting": setting(r["config"], r["preset"], r["task"])}
+                 for r in pool_seed_blocks(trials(sweep_dir))]
     return rows, hosts
 
 

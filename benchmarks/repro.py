@@ -123,10 +123,10 @@ def null_draws(reference: dict[int, dict[str, Any]], steps: list[int], k: int, d
     chosen = every if len(every) <= draws else [every[i] for i in sorted(rng.choice(len(every), draws, replace=False))]
     below, above = [], []
     for subset in chosen:
+        inside = np.isin(np.arange(n), subset)
         verdicts = []
         for step in steps:
             values = np.asarray(reference[step]["values"])
-            inside = np.isin(np.arange(n), subset)
             _, (low, high) = mean_difference(values[inside], values[~inside])
             verdicts.append("below" if high < 0 else "above" if low > 0 else "level")
         below.append(verdicts.count("below"))
