@@ -70,6 +70,15 @@ def read_seeds(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
     return out
 
 
+def every_seed_at(trial: dict[str, Any]) -> dict[int, list[float]]:
+    """The steps at which each of the trial's seeds was evaluated, with their returns in seed order
+    (none while a seed has no evaluation yet)."""
+    evaluated = [{int(e["step"]): e["mean_return"] for e in evals} for _, evals in trial["curves"]]
+    if not evaluated or len(evaluated) < trial["seeds"]:
+        return {}
+    return {step: [e[step] for e in evaluated] for step in sorted(set.intersection(*(set(e) for e in evaluated)))}
+
+
 def sweep_reference(sweep_dir: Path) -> tuple[str, dict[str, dict[int, dict[str, Any]]]]:
     """A sweep as the source: its library and name, and per task the seeds' evaluations as
     `read_seeds` gives a seeds CSV's (one trial per task; trials of split seed blocks pooled)."""
@@ -79,12 +88,10 @@ def sweep_reference(sweep_dir: Path) -> tuple[str, dict[str, dict[int, dict[str,
         task = task_name(r["task"])
         if task in out:
             raise ValueError(f"{sweep_dir} has more than one setting on {r['task']}: give a sweep with one per task")
-        evaluated = [{int(e["step"]): e["mean_return"] for e in evals} for _, evals in r["curves"]]
-        if len(evaluated) < r["seeds"]:
-            continue
-        out[task] = {step: {"source_axis_step": step, "env_version": r["task"].rpartition("-")[2],
-                            "values": [e[step] for e in evaluated]}
-                     for step in sorted(set.intersection(*(set(e) for e in evaluated)))}
+        at = every_seed_at(r)
+        if at:
+            out[task] = {step: {"source_axis_step": step, "env_version": r["task"].rpartition("-")[2],
+                                "values": values} for step, values in at.items()}
     if not out:
         raise ValueError(f"{sweep_dir} has no trial whose seeds have all been evaluated")
     return f"{rows[0]['library']} ({Path(sweep_dir).name})", out
@@ -93,12 +100,10 @@ def sweep_reference(sweep_dir: Path) -> tuple[str, dict[str, dict[int, dict[str,
 def compare(trial: dict[str, Any], reference: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     """At every step where all of the trial's seeds and the reference were evaluated: both means, the
     reference's seeds, the difference with its interval, and where it lies."""
-    evaluated = [{int(e["step"]): e["mean_return"] for e in evals} for _, evals in trial["curves"]]
-    if len(evaluated) < trial["seeds"]:
-        return []
     points = []
-    for step in sorted(set.intersection(*(set(e) for e in evaluated)) & set(reference)):
-        ours = [e[step] for e in evaluated]
+    for step, ours in every_seed_at(trial).items():
+        if step not in reference:
+            continue
         theirs = reference[step]["values"]
         difference, (low, high) = mean_difference(ours, theirs)
         points.append({"env_steps": step, "source_axis_step": reference[step]["source_axis_step"],
