@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from compact import curve_arrays, pool_seed_blocks, setting, trials
+from compact import curve_arrays, hosts as sweep_hosts, pool_seed_blocks, setting, trials
 from host import machine
 from report import _provenance, library
 
@@ -269,8 +269,7 @@ def sweep_rows(sweep_dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, 
     rows, hosts = [], {}
     for sweep_dir in sweep_dirs:
         spec = json.loads((sweep_dir / "spec.json").read_text())
-        if (sweep_dir / "host.json").exists():
-            hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
+        hosts.update(sweep_hosts(sweep_dir))
         rows += [{**r, "library": library(spec), "sweep": sweep_dir.name,
                   "setting": setting(r["config"], r["preset"], r["task"])}
                  for r in pool_seed_blocks(trials(sweep_dir))]

@@ -1,12 +1,19 @@
 """A sweep directory in compact form: what the reports and their pictures read, without the run directories.
 
     python benchmarks/compact.py SWEEP_DIR OUT_DIR
+    python benchmarks/compact.py SWEEP_DIR OUT_DIR --add
+
+The second form adds the trials of SWEEP_DIR to OUT_DIR, the compact form of a sweep of the same
+spec made elsewhere (`ddpgx sweep SPEC --skip-finished OUT_DIR` runs the trials it had not
+finished): where both hold a trial of the same task, variant and seeds, the one that went further
+stays.
 
 A sweep keeps a run directory per trial (and a directory per seed in it: configs, every evaluation,
 training episodes, metrics, checkpoints). The reports need far less, and the compact form keeps
 only that:
 
-    spec.json, host.json            the sweep's spec; the machine, versions and commit (if written)
+    spec.json, host.json            the sweep's spec; the machine, versions and commit (if written);
+      host-N.json                   those of the N-th part added to it, where it was made
     results.md, results.csv,        the sweep's own report (`ddpgx sweep` wrote them), as they were
       curves.png
     trials/<trial>.json             each trial's task, preset, fields and seeds, as the sweep wrote them
@@ -36,7 +43,7 @@ from ddpgx.config import Config, ConfigError
 from ddpgx.logging import read_csv
 from ddpgx.presets import from_preset
 from ddpgx.rundir import find_run, seed_dirs
-from ddpgx.sweeps import trial_rows
+from ddpgx.sweeps import Spec, trial_fields, trial_key, trial_rows
 
 CURVES = "curves.csv"
 CONFIGS = "configs.json"
@@ -147,28 +154,87 @@ def compact(sweep_dir: Path, out_dir: Path) -> int:
     """Write the compact form of the sweep in `sweep_dir` (compact or full) to `out_dir`; returns the
     number of evaluation rows written."""
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
-    if not (sweep_dir / "spec.json").exists():
-        raise ConfigError(f"{sweep_dir} has no spec.json: give a directory `ddpgx sweep` wrote")
+    _check_sweep(sweep_dir)
     if out_dir.resolve() == sweep_dir.resolve():
         raise ConfigError(f"OUT_DIR is the sweep itself ({sweep_dir}): give another directory")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ConfigError(f"{out_dir} exists and is not empty: give a new directory (nothing was written)")
-    rows = trials(sweep_dir)
-    extra = sorted({k for row in rows for _, evals in row["curves"] for e in evals for k in e} - set(CURVE_KEYS))
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         if (sweep_dir / name).exists():
             shutil.copy2(sweep_dir / name, out_dir / name)
+    return _write_trials(out_dir, [(row, sweep_dir) for row in trials(sweep_dir)])
+
+
+def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
+    """Add the trials of `sweep_dir` (compact or full) to `out_dir`, the compact form of a sweep of the
+    same spec: of two trials of one task, preset, variant and block of seeds, the one evaluated
+    further stays (the added one if level). The sweep's own report (results.md, .csv, curves.png)
+    covered one part and is left out; the added part's host.json is kept as host-N.json. Written
+    beside `out_dir` first, then swapped in. Returns the evaluation rows and the trials added."""
+    sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
+    _check_sweep(sweep_dir)
+    if not is_compact(out_dir):
+        raise ConfigError(f"{out_dir} is not the compact form of a sweep: make it with `compact.py SWEEP_DIR {out_dir}`")
+    theirs, ours = (Spec.from_json(json.loads((d / "spec.json").read_text())) for d in (sweep_dir, out_dir))
+    if trial_fields(theirs) != trial_fields(ours):
+        raise ConfigError(f"{sweep_dir} is a sweep of another spec than {out_dir}'s: only parts of one spec join "
+                          f"(nothing was written)")
+    kept: dict[str, tuple[dict[str, Any], Path]] = {}
+    old, new = trials(out_dir), trials(sweep_dir)
+    if clash := {r["trial"] for r in old} & {r["trial"] for r in new}:
+        raise ConfigError(f"both sweeps have trials named {', '.join(sorted(clash))}: they are one sweep's, "
+                          f"compact it anew instead (nothing was written)")
+    for row, source in [(r, out_dir) for r in old] + [(r, sweep_dir) for r in new]:
+        key = trial_key(row["task"], row["preset"], row.get("params", {}), row["first_seed"])
+        if key not in kept or row["step"] >= kept[key][0]["step"]:
+            kept[key] = (row, source)
+    staging = out_dir.with_name(out_dir.name + ".adding")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    for path in out_dir.glob("host*.json"):
+        shutil.copy2(path, staging / path.name)
+    shutil.copy2(out_dir / "spec.json", staging / "spec.json")
+    if (sweep_dir / "host.json").exists():
+        part = 1 + len(list(staging.glob("host-*.json")))
+        shutil.copy2(sweep_dir / "host.json", staging / f"host-{part}.json")
+    written = _write_trials(staging, sorted(kept.values(), key=lambda item: item[0]["trial"]))
+    replaced = out_dir.with_name(out_dir.name + ".replaced")
+    out_dir.rename(replaced)
+    staging.rename(out_dir)
+    shutil.rmtree(replaced)
+    return written, sum(source == sweep_dir for _, source in kept.values())
+
+
+def hosts(sweep_dir: Path) -> dict[str, dict]:
+    """The machines a sweep's trials ran on (host.json, and host-N.json of the parts added to it), by
+    the sweep's name and part."""
+    sweep_dir = Path(sweep_dir)
+    found = {}
+    for path in sorted(sweep_dir.glob("host*.json")):
+        part = path.stem.partition("-")[2]
+        found[sweep_dir.name + (f" (part {part})" if part else "")] = json.loads(path.read_text())
+    return found
+
+
+def _check_sweep(sweep_dir: Path) -> None:
+    if not (sweep_dir / "spec.json").exists():
+        raise ConfigError(f"{sweep_dir} has no spec.json: give a directory `ddpgx sweep` wrote")
+
+
+def _write_trials(out_dir: Path, rows: list[tuple[dict[str, Any], Path]]) -> int:
+    """trials/, configs.json and curves.csv of `rows` (each trial with the sweep directory its record is in)."""
+    extra = sorted({k for row, _ in rows for _, evals in row["curves"] for e in evals for k in e} - set(CURVE_KEYS))
     (out_dir / "trials").mkdir()
-    for trial_file in sorted((sweep_dir / "trials").glob("*.json")):
-        shutil.copy2(trial_file, out_dir / "trials" / trial_file.name)
-    configs = {row["trial"]: row["config"].to_dict() for row in rows}
+    for row, source in rows:
+        shutil.copy2(source / "trials" / f"{row['trial']}.json", out_dir / "trials" / f"{row['trial']}.json")
+    configs = {row["trial"]: row["config"].to_dict() for row, _ in rows}
     (out_dir / CONFIGS).write_text(json.dumps(configs, indent=2) + "\n")
     written = 0
     with open(out_dir / CURVES, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[*CURVE_KEYS, *extra], lineterminator="\n")
         writer.writeheader()
-        for row in rows:
+        for row, _ in rows:
             label = setting(row["config"], row["preset"], row["task"])
             for seed, evals in row["curves"]:
                 for e in evals:
@@ -187,12 +253,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--add", action="store_true",
+                        help="add the trials to OUT_DIR, the compact form of a sweep of the same spec")
     args = parser.parse_args()
     try:
-        written = compact(args.sweep_dir, args.out_dir)
+        if args.add:
+            written, added = add(args.sweep_dir, args.out_dir)
+        else:
+            written, added = compact(args.sweep_dir, args.out_dir), None
     except ConfigError as error:
         sys.exit(f"error: {error}")
-    print(f"wrote {args.out_dir}: {written:,} evaluations of {len(trials(args.out_dir))} trials")
+    print(f"wrote {args.out_dir}: {written:,} evaluations of {len(trials(args.out_dir))} trials"
+          + (f", {added} of them from {args.sweep_dir}" if added is not None else ""))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compact import curve_arrays, pool_seed_blocks, setting, trials
+from compact import curve_arrays, hosts as sweep_hosts, pool_seed_blocks, setting, trials
 from host import machine
 
 from ddpgx.plot import plot_curves
@@ -50,8 +50,7 @@ def main() -> None:
     rows, unfinished, hosts = [], [], {}
     for sweep_dir in args.sweeps:
         spec = json.loads((sweep_dir / "spec.json").read_text())
-        if (sweep_dir / "host.json").exists():
-            hosts[sweep_dir.name] = json.loads((sweep_dir / "host.json").read_text())
+        hosts.update(sweep_hosts(sweep_dir))
         for row in pool_seed_blocks(trials(sweep_dir)):
             row = {**row, "library": library(spec), "sweep": sweep_dir.name,
                    "setting": setting(row["config"], row["preset"], row["task"])}

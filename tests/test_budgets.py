@@ -6,6 +6,7 @@ by hand, no training: seconds."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -159,6 +160,43 @@ def test_compact_command_line_names_the_problem(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nothing'} has no spec.json: give a directory " \
                                                    "`ddpgx sweep` wrote"
+
+
+def test_a_part_of_the_sweep_run_elsewhere_joins_its_compact_form(tmp_path):
+    """One spec, seeds split over two trials: the first machine finished seed 1 and stopped seed 2 at
+    200,000 steps; the second ran seed 2 again to the end. The compact form then holds seed 1 from
+    the first and seed 2 from the second, read as one trial of two seeds, with both machines."""
+    from ddpgx.sweeps import load_spec
+
+    spec = load_spec({"name": "screen", "tasks": {"HalfCheetah-v5": {"total_steps": 300_000}}, "seeds": 1,
+                      "first_seed": [1, 2], "config": {"eval_every": 5_000}})
+    here = {"task": "HalfCheetah-v5", "preset": "default", "seeds": 1, "total_steps": 300_000}
+    first = write_sweep(tmp_path / "one", "screen", [
+        {**here, "id": "p_00000", "first_seed": 1, "evals": {1: curve(STEPS, [1.0, 2.0, 3.0])}},
+        {**here, "id": "p_00001", "first_seed": 2, "evals": {2: curve(STEPS[:2], [10.0, 20.0])}}])
+    second = write_sweep(tmp_path / "two", "screen", [
+        {**here, "id": "q_00000", "first_seed": 2, "evals": {2: curve(STEPS, [5.0, 6.0, 7.0])}}])
+    for sweep, cpu in ((first, "machine one"), (second, "machine two")):
+        (sweep / "spec.json").write_text(json.dumps(spec.to_json()))
+        (sweep / "host.json").write_text(json.dumps({"cpu": cpu, "date": "2026-12-06T00:00:00"}))
+    out = tmp_path / "compact" / "screen"
+    compact.compact(first, out)
+    assert compact.add(second, out) == (6, 1)
+    assert sorted(r["trial"] for r in compact.trials(out)) == ["p_00000", "q_00000"]
+    [pooled] = compact.pool_seed_blocks(compact.trials(out))
+    assert pooled["trial"] == "p_00000+q_00000" and pooled["final_returns"] == [3.0, 7.0]
+    assert {k: h["cpu"] for k, h in compact.hosts(out).items()} == {"screen": "machine one",
+                                                                     "screen (part 1)": "machine two"}
+    assert not out.with_name("screen.adding").exists() and not out.with_name("screen.replaced").exists()
+    before = sorted((p.name, p.read_bytes()) for p in out.rglob("*") if p.is_file())
+    with pytest.raises(ConfigError, match="trials named q_00000"):
+        compact.add(second, out)
+    (second / "spec.json").write_text(json.dumps(dataclasses.replace(spec, first_seed=(1, 3)).to_json()))
+    with pytest.raises(ConfigError, match="another spec"):
+        compact.add(second, out)
+    with pytest.raises(ConfigError, match="not the compact form"):
+        compact.add(second, first)
+    assert sorted((p.name, p.read_bytes()) for p in out.rglob("*") if p.is_file()) == before  # nothing was lost
 
 
 @pytest.mark.slow

@@ -9,7 +9,8 @@ import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
-from ddpgx.sweeps import Asha, Dimension, SpecError, load_spec, report, run_trial, trial_config, trials_in_grid
+from ddpgx.sweeps import (Asha, Dimension, SpecError, finished_trials, grid_cells, load_spec, remaining_cells, report,
+                          run_trial, trial_config, trials_in_grid)
 from tests.conftest import quiet
 
 SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],
@@ -305,6 +306,7 @@ def test_a_list_of_first_seeds_splits_the_seeds_over_trials(tmp_path):
     assert (config.seed, num_seeds) == (5, 2)
     assert sorted(p.name for p in (tmp_path / "runs" / "t1").glob("seed_*")) == ["seed_5", "seed_6"]
     assert json.loads((tmp_path / "trials" / "t1.json").read_text())["first_seed"] == 5
+    assert sorted(t["trial"] for t in finished_trials(tmp_path)) == ["t0", "t1"]  # each seed reached its last step
     report(tmp_path, print_fn=quiet)
     table = (tmp_path / "results.md").read_text()
     assert "| t0 | first_seed=1, tau=0.005 | 2 |" in table and "| t1 | first_seed=5, tau=0.005 | 2 |" in table
@@ -348,3 +350,46 @@ def test_plotting_the_success_of_a_task_without_it_says_why(tmp_path, capsys):
     run(spec, tmp_path, "p", {"task": "Pendulum-v1", "preset": "default"})
     assert main(["plot", str(tmp_path / "runs" / "p"), "--metric", "success", "--out", str(tmp_path / "s.png")]) == 2
     assert "evaluations have no success_rate: its environment reports no info['is_success']" in capsys.readouterr().err
+
+
+def compact_sweep(path, spec, trials):
+    """A sweep in compact form (benchmarks/compact.py's files): per trial, its variant's fields, first
+    seed and the last step each seed was evaluated at."""
+    (path / "trials").mkdir(parents=True)
+    (path / "spec.json").write_text(json.dumps(spec.to_json()))
+    configs, lines = {}, ["trial,task,preset,setting,seed,step,mean_return"]
+    for trial, values, first_seed, last_steps in trials:
+        record = {"trial": trial, "task": "Pendulum-v1", "preset": "default", "params": values,
+                  "seeds": spec.seeds, "first_seed": first_seed}
+        (path / "trials" / f"{trial}.json").write_text(json.dumps(record))
+        configs[trial] = trial_config(spec, "Pendulum-v1", "default", values, first_seed).to_dict()
+        for seed, last in zip(range(first_seed, first_seed + spec.seeds), last_steps):
+            lines += [f"{trial},Pendulum-v1,default,,{seed},{step},-1000.0" for step in range(100, last + 1, 100)]
+    (path / "configs.json").write_text(json.dumps(configs))
+    (path / "curves.csv").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_sweep_goes_on_elsewhere_without_the_trials_another_sweep_of_its_spec_finished(tmp_path):
+    """Four trials (two variants x two blocks of seeds); a sweep elsewhere finished one, left one with
+    a seed short of the last step and one with a seed missing: the three others are still to run."""
+    spec = load_spec(spec_dict(first_seed=[1, 5], variants=[{}, {"tau": 0.01}]))
+    cells = grid_cells(spec)
+    assert len(cells) == trials_in_grid(spec) == 4
+    assert {(c["variant"], c["first_seed"]) for c in cells} == {(0, 1), (0, 5), (1, 1), (1, 5)}
+    done = compact_sweep(tmp_path / "done", spec, [("a", {}, 1, [400, 400]), ("b", {"tau": 0.01}, 1, [400, 300]),
+                                                   ("c", {}, 5, [400])])
+    assert [t["trial"] for t in finished_trials(done)] == ["a"]
+    left, skipped = remaining_cells(spec, [done])
+    assert skipped == 1 and {(c["variant"], c["first_seed"]) for c in left} == {(0, 5), (1, 1), (1, 5)}
+    # the resources a sweep runs with are not the spec's trials; its fields are
+    assert remaining_cells(load_spec(spec_dict(first_seed=[1, 5], variants=[{}, {"tau": 0.01}], max_concurrent=1,
+                                               name="elsewhere")), [done])[1] == 1
+    with pytest.raises(SpecError, match="is a sweep of another spec"):
+        remaining_cells(load_spec(spec_dict(first_seed=[1, 5], variants=[{}, {"tau": 0.02}])), [done])
+    with pytest.raises(SpecError, match="holds no sweep"):
+        remaining_cells(spec, [tmp_path])
+    with pytest.raises(SpecError, match="has no fixed set of trials"):
+        grid_cells(load_spec(spec_dict(search={"tau": {"uniform": [0.001, 0.01]}}, samples=2)))
+    with pytest.raises(SpecError, match="cannot be split over sweeps"):
+        grid_cells(load_spec(spec_dict(search={"tau": [0.005, 0.01]}, scheduler={"asha": {"grace_period": 100}})))

@@ -301,3 +301,27 @@ sleep 8
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + (tmp_path / "head.log").read_text()[-2000:]
     assert "1 trials, 0 failed" in done.stdout and "head alive 127.0.0.1" in done.stdout
     assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] is None  # not ours to stop
+
+
+def test_a_sweep_runs_only_the_trials_that_another_sweep_of_its_spec_did_not_finish(tmp_path):
+    """The compact copy of a sweep elsewhere finished three of four trials: the new sweep runs the
+    fourth, with its own variant and seeds, through Tune."""
+    from ddpgx.sweeps import load_spec
+    from tests.test_sweep import compact_sweep
+
+    path = write_spec(tmp_path / "spec.yaml", seeds=1, first_seed=[1, 2], variants=[{}, {"tau": 0.01}],
+                      config={**SMALL, "total_steps": 1000, "checkpoint_every": 0})
+    spec = load_spec(path)
+    done = compact_sweep(tmp_path / "elsewhere", spec, [("a", {}, 1, [1000]), ("b", {}, 2, [1000]),
+                                                        ("c", {"tau": 0.01}, 1, [1000]), ("d", {"tau": 0.01}, 2, [500])])
+    run = ddpgx("sweep", path, "--storage-path", tmp_path / "here", "--skip-finished", done)
+    assert "3 trials finished elsewhere are skipped; 1 to run" in run.stdout and "1 trials, 0 failed" in run.stdout
+    [trial] = [json.loads(p.read_text()) for p in (tmp_path / "here" / "sweep" / "trials").glob("*.json")]
+    assert (trial["params"], trial["first_seed"]) == ({"tau": 0.01}, 2)
+    config = json.loads((tmp_path / "here" / "sweep" / "runs" / trial["trial"] / "config.json").read_text())
+    assert (config["tau"], config["seed"], config["total_steps"]) == (0.01, 2, 1000)
+    again = ddpgx("sweep", path, "--storage-path", tmp_path / "here", "--resume", "--skip-finished", done, check=False)
+    assert again.returncode == 2 and "give one of them" in again.stderr
+    nothing = ddpgx("sweep", path, "--storage-path", tmp_path / "there", "--skip-finished", done,
+                    tmp_path / "here" / "sweep", check=False)
+    assert nothing.returncode == 2 and "nothing to run" in nothing.stderr

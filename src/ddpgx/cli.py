@@ -133,6 +133,10 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
                        help="join the Ray cluster at HOST:PORT (default: start Ray on this machine, on 127.0.0.1)")
     sweep.add_argument("--resume", action="store_true",
                        help="continue the sweep whose driver died: finished trials stay, the others resume")
+    sweep.add_argument("--skip-finished", type=Path, nargs="+", default=[], metavar="SWEEP_DIR",
+                       help="start the sweep with only the trials that none of these sweeps of the same spec "
+                            "finished (their directories, or compact copies of them): to go on elsewhere with a "
+                            "sweep whose checkpoints stayed on another machine")
 
     plot = commands.add_parser("plot", help="plot learning curves of runs to a PNG", epilog=EPILOG)
     plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
@@ -191,7 +195,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     again = ["ddpgx", "sweep", str(args.spec), "--storage-path", str(args.storage_path)] + \
         (["--address", args.address] if args.address else []) + ["--resume"]
     try:
-        result = sweep(args.spec, args.storage_path, address=args.address, resume=args.resume)
+        result = sweep(args.spec, args.storage_path, address=args.address, resume=args.resume,
+                       skip_finished=args.skip_finished)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the trials began
         started = (args.storage_path / load_spec(args.spec).name / "spec.json").exists()
         print("ddpgx sweep: interrupted; " + (f"resume with: {shlex.join(again)}" if started else

@@ -405,6 +405,83 @@ def trials_in_grid(spec: Spec) -> int:
     return len(spec.tasks) * len(spec.presets) * len(spec.variants) * len(first_seeds(spec)) * grid * spec.samples
 
 
+def grid_cells(spec: Spec) -> list[dict[str, Any]]:
+    """Every trial of a spec whose trials are all enumerable (no sampled fields, one sample), each as
+    the parameters Tune gives it: task, preset, variant index, first seed and searched grid values."""
+    if spec.scheduler is not None:
+        raise SpecError("a spec with a scheduler stops trials by how they compare as they run: its trials cannot "
+                        "be split over sweeps; run it whole")
+    if spec.samples > 1 or any(d.kind != "grid" for d in spec.search.values()):
+        raise SpecError("a spec with sampled fields (choice, uniform, loguniform, or samples > 1) has no fixed set "
+                        "of trials to skip: run it whole, or make its searched fields grids")
+    names = list(spec.search)
+    return [{"task": task, "preset": preset, "variant": variant, "first_seed": first_seed, **dict(zip(names, point))}
+            for first_seed, variant, preset, task, point in itertools.product(
+                first_seeds(spec), range(len(spec.variants)), spec.presets, spec.tasks,
+                itertools.product(*(spec.search[n].values for n in names)))]
+
+
+def trial_key(task: str, preset: str, values: dict[str, Any], first_seed: int) -> str:
+    """What identifies a trial across sweeps of one spec: its task, preset, first seed, and the fields
+    its variant and point of the search space set."""
+    return json.dumps([task, preset, first_seed, sorted(values.items())], default=str)
+
+
+def finished_trials(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The records (trials/<trial>.json) of the trials of a sweep whose every seed was evaluated at
+    its last step: a sweep directory `ddpgx sweep` wrote, or its compact form (benchmarks/compact.py:
+    trials/, configs.json and curves.csv, without the run directories)."""
+    sweep_dir = Path(sweep_dir)
+    if (sweep_dir / "curves.csv").exists():  # the compact form
+        configs = _read_json(sweep_dir / "configs.json")
+        last: dict[str, dict[int, int]] = {}
+        with open(sweep_dir / "curves.csv", newline="") as f:
+            for line in csv.DictReader(f):
+                seeds = last.setdefault(line["trial"], {})
+                seeds[int(line["seed"])] = max(seeds.get(int(line["seed"]), 0), int(float(line["step"])))
+        done = []
+        for trial_file in sorted((sweep_dir / "trials").glob("*.json")):
+            trial, seeds = _read_json(trial_file), last.get(trial_file.stem, {})
+            if trial_file.stem in configs and len(seeds) == trial.get("seeds", 1) and \
+                    min(seeds.values()) >= configs[trial_file.stem]["total_steps"]:
+                done.append(trial)
+        return done
+    return [{k: v for k, v in row.items() if k in ("trial", "task", "preset", "params", "seeds", "first_seed", "cores")}
+            for row in trial_rows(sweep_dir)
+            if len(row["returns"]) == row.get("seeds", 1) and row["step"] >= row["total_steps"]]
+
+
+def remaining_cells(spec: Spec, done_dirs: list[Path]) -> tuple[list[dict[str, Any]], int]:
+    """The spec's trials (`grid_cells`) that none of `done_dirs`, sweeps of the same spec, finished;
+    and how many were skipped. Lets a sweep go on from another machine's results without its
+    checkpoints: the trials that had not finished there start again."""
+    cells = grid_cells(spec)
+    done = set()
+    for sweep_dir in done_dirs:
+        if not (Path(sweep_dir) / "spec.json").exists():
+            raise SpecError(f"{sweep_dir} holds no sweep (no spec.json): give a sweep directory or its compact form")
+        theirs = Spec.from_json(_read_json(Path(sweep_dir) / "spec.json"))
+        if trial_fields(theirs) != trial_fields(spec):
+            raise SpecError(f"{sweep_dir} is a sweep of another spec: only a sweep of this spec (the same tasks, "
+                            f"presets, fields, variants, search and seeds) tells which trials are finished")
+        done |= {trial_key(t["task"], t["preset"], t.get("params", {}), t["first_seed"])
+                 for t in finished_trials(Path(sweep_dir))}
+    left = [c for c in cells if trial_key(c["task"], c["preset"], _values(spec, c), c["first_seed"]) not in done]
+    return left, len(cells) - len(left)
+
+
+def trial_fields(spec: Spec) -> dict[str, Any]:
+    """A spec as its trials see it: without its name and the resources it runs with."""
+    return {k: v for k, v in spec.to_json().items()
+            if k not in ("name", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "max_failures")}
+
+
+def _values(spec: Spec, params: dict[str, Any]) -> dict[str, Any]:
+    """The fields a trial's variant and point of the search space set (as its trials/<trial>.json records)."""
+    point = {k: v for k, v in params.items() if k not in ("task", "preset", "variant", "first_seed")}
+    return {**spec.variants[params.get("variant", 0)], **point}
+
+
 # ----------------------------------------------------------------------------- a trial
 
 
@@ -429,8 +506,7 @@ def run_trial(spec: Spec, params: dict[str, Any], sweep_dir: Path, trial_id: str
     evaluation. `cores` (the cores the trial's process is pinned to) is recorded with the trial.
     Returns the trial's run directory."""
     task, preset = params["task"], params["preset"]
-    point = {k: v for k, v in params.items() if k not in ("task", "preset", "variant", "first_seed")}
-    values = {**spec.variants[params.get("variant", 0)], **point}
+    values = _values(spec, params)
     first_seed = params.get("first_seed", first_seeds(spec)[0])
     config = trial_config(spec, task, preset, values, first_seed)
     sweep_dir = Path(sweep_dir)
@@ -486,6 +562,7 @@ def _tune_trainable(params: dict[str, Any], spec_json: dict[str, Any], sweep_dir
     def report(metrics: dict[str, Any], checkpoint: Path | None) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)) if checkpoint else None)
 
+    params = {**params.get("cell", {}), **{k: v for k, v in params.items() if k != "cell"}}  # `grid_cells`' trials
     run_trial(Spec.from_json(spec_json), params, Path(sweep_dir), tune.get_context().get_trial_id(), report,
               cores=cores)
 
@@ -524,9 +601,12 @@ def check_resources(spec: Spec) -> None:
 
 
 def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "sweeps", *, address: str | None = None,
-          resume: bool = False, print_fn: Callable[[str], None] = print) -> SweepResult:
+          resume: bool = False, skip_finished: list[str | Path] = (),
+          print_fn: Callable[[str], None] = print) -> SweepResult:
     """Run a sweep on Ray: a local Ray on 127.0.0.1 (address None) or the cluster at `address`.
     `resume` continues the sweep in STORAGE_PATH/NAME whose driver died or was interrupted.
+    `skip_finished` (sweep directories of the same spec, full or compact) starts a new sweep of the
+    trials none of them finished: the spec's seeds and variants spread over machines or sessions.
 
     Ctrl-C stops the trials at their last report and saves the experiment: the result says
     `interrupted`, and the report marks the trials that had not ended as unfinished. A second
@@ -543,6 +623,16 @@ def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "
     if not resume and sweep_dir.exists() and any(p.name != ".lock" for p in sweep_dir.iterdir()):
         raise SpecError(f"the sweep directory {sweep_dir} exists: pass --resume to continue that sweep, or give "
                         f"the sweep another name")
+    cells = None
+    if skip_finished:
+        if resume:
+            raise SpecError("--skip-finished starts a new sweep; --resume continues one with the trials it began with: "
+                            "give one of them")
+        cells, skipped = remaining_cells(spec, [Path(d) for d in skip_finished])
+        if not cells:
+            raise SpecError(f"every trial of {spec.name} is finished in {', '.join(map(str, skip_finished))}: "
+                            f"nothing to run")
+        print_fn(f"{skipped} trials finished elsewhere are skipped; {len(cells)} to run")
     if address is None:
         check_resources(spec)
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -563,7 +653,8 @@ def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "
             write_json(sweep_dir / "driver.json", {"pid": os.getpid(), "address": ray_cluster.address,
                                                    "tag": ray_cluster.tag, "temp_dir": ray_cluster.temp_dir,
                                                    "processes": list(ray_cluster.processes)})
-            results, interrupted = _run_tune(spec, sweep_dir, tune_dir, resume and _can_restore(tune_dir), print_fn)
+            results, interrupted = _run_tune(spec, sweep_dir, tune_dir, resume and _can_restore(tune_dir), print_fn,
+                                             cells)
         finally:
             cluster.stop(ray_cluster)
         table = report(sweep_dir, print_fn=print_fn)
@@ -656,9 +747,10 @@ class _Interrupt:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = self.environ
 
 
-def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_fn: Callable[[str], None]):
+def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_fn: Callable[[str], None],
+              cells: list[dict[str, Any]] | None = None):
     """Tune's run of the spec's trials (a new experiment, or the one in `tune_dir` restored), and
-    whether Ctrl-C stopped it."""
+    whether Ctrl-C stopped it. `cells` (`grid_cells`) runs those trials only, one grid point each."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -672,11 +764,13 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
         tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
     else:
         space: dict[str, Any] = {"task": tune.grid_search(list(spec.tasks)), "preset": tune.grid_search(list(spec.presets))}
-        if len(spec.variants) > 1:
+        if cells is not None:
+            space = {"cell": tune.grid_search(cells)}
+        elif len(spec.variants) > 1:
             space["variant"] = tune.grid_search(list(range(len(spec.variants))))
-        if len(first_seeds(spec)) > 1:
+        if len(first_seeds(spec)) > 1 and cells is None:
             space["first_seed"] = tune.grid_search(list(first_seeds(spec)))
-        for name, dim in spec.search.items():
+        for name, dim in spec.search.items() if cells is None else ():
             space[name] = {"grid": tune.grid_search, "choice": tune.choice}[dim.kind](list(dim.values)) \
                 if dim.kind in ("grid", "choice") else getattr(tune, dim.kind)(*dim.values)
         scheduler = None
