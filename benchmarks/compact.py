@@ -4,7 +4,7 @@
     python benchmarks/compact.py SWEEP_DIR OUT_DIR --add
 
 The second form adds the trials of SWEEP_DIR to OUT_DIR, the compact form of a sweep of the same
-spec made elsewhere (`ddpgx sweep SPEC --skip-finished OUT_DIR` runs the trials it had not
+trials (the same spec, or one that grew by variants, seeds, tasks or presets) made elsewhere (`ddpgx sweep SPEC --skip-finished OUT_DIR` runs the trials it had not
 finished): where both hold a trial of the same task, variant and seeds, the one that went further
 stays.
 
@@ -43,7 +43,7 @@ from ddpgx.config import Config, ConfigError
 from ddpgx.logging import read_csv
 from ddpgx.presets import from_preset
 from ddpgx.rundir import find_run, seed_dirs
-from ddpgx.sweeps import Spec, trial_fields, trial_key, trial_rows
+from ddpgx.sweeps import Spec, same_trials, trial_key, trial_rows
 
 CURVES = "curves.csv"
 CONFIGS = "configs.json"
@@ -168,7 +168,7 @@ def compact(sweep_dir: Path, out_dir: Path) -> int:
 
 def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
     """Add the trials of `sweep_dir` (compact or full) to `out_dir`, the compact form of a sweep of the
-    same spec: of two trials of one task, preset, variant and block of seeds, the one evaluated
+    same trials (`ddpgx.sweeps.same_trials`; its spec.json becomes the added sweep's): of two trials of one task, preset, variant and block of seeds, the one evaluated
     further stays (the added one if level). The sweep's own report (results.md, .csv, curves.png)
     covered one part and is left out; the added part's host.json is kept as host-N.json. Written
     beside `out_dir` first, then swapped in. Returns the evaluation rows and the trials added."""
@@ -177,9 +177,10 @@ def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
     if not is_compact(out_dir):
         raise ConfigError(f"{out_dir} is not the compact form of a sweep: make it with `compact.py SWEEP_DIR {out_dir}`")
     theirs, ours = (Spec.from_json(json.loads((d / "spec.json").read_text())) for d in (sweep_dir, out_dir))
-    if trial_fields(theirs) != trial_fields(ours):
-        raise ConfigError(f"{sweep_dir} is a sweep of another spec than {out_dir}'s: only parts of one spec join "
-                          f"(nothing was written)")
+    if not same_trials(theirs, ours):
+        raise ConfigError(f"{sweep_dir}'s trials differ from {out_dir}'s (in the fields of every trial, the seeds per "
+                          f"trial, the trainable or a task's fields): only sweeps of the same trials join (nothing "
+                          f"was written)")
     kept: dict[str, tuple[dict[str, Any], Path]] = {}
     old, new = trials(out_dir), trials(sweep_dir)
     if clash := {r["trial"] for r in old} & {r["trial"] for r in new}:
@@ -194,7 +195,7 @@ def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
     staging.mkdir()
     for path in out_dir.glob("host*.json"):
         shutil.copy2(path, staging / path.name)
-    shutil.copy2(out_dir / "spec.json", staging / "spec.json")
+    shutil.copy2(sweep_dir / "spec.json", staging / "spec.json")  # the newer spec: it may have grown
     if (sweep_dir / "host.json").exists():
         part = 1 + len(list(staging.glob("host-*.json")))
         shutil.copy2(sweep_dir / "host.json", staging / f"host-{part}.json")

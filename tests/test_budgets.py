@@ -191,8 +191,8 @@ def test_a_part_of_the_sweep_run_elsewhere_joins_its_compact_form(tmp_path):
     before = sorted((p.name, p.read_bytes()) for p in out.rglob("*") if p.is_file())
     with pytest.raises(ConfigError, match="trials named q_00000"):
         compact.add(second, out)
-    (second / "spec.json").write_text(json.dumps(dataclasses.replace(spec, first_seed=(1, 3)).to_json()))
-    with pytest.raises(ConfigError, match="another spec"):
+    (second / "spec.json").write_text(json.dumps(dataclasses.replace(spec, seeds=2).to_json()))
+    with pytest.raises(ConfigError, match="trials differ"):
         compact.add(second, out)
     with pytest.raises(ConfigError, match="not the compact form"):
         compact.add(second, first)

@@ -385,8 +385,13 @@ def test_a_sweep_goes_on_elsewhere_without_the_trials_another_sweep_of_its_spec_
     # the resources a sweep runs with are not the spec's trials; its fields are
     assert remaining_cells(load_spec(spec_dict(first_seed=[1, 5], variants=[{}, {"tau": 0.01}], max_concurrent=1,
                                                name="elsewhere")), [done])[1] == 1
-    with pytest.raises(SpecError, match="is a sweep of another spec"):
-        remaining_cells(load_spec(spec_dict(first_seed=[1, 5], variants=[{}, {"tau": 0.02}])), [done])
+    # a spec that grew a variant and a block of seeds: the finished trial is still skipped
+    grown = load_spec(spec_dict(first_seed=[1, 5, 9], variants=[{}, {"tau": 0.01}, {"tau": 0.02}]))
+    assert remaining_cells(grown, [done]) == ([c for c in grid_cells(grown) if (c["variant"], c["first_seed"]) != (0, 1)], 1)
+    for other in (spec_dict(first_seed=[1, 5], config={**SMALL, "gamma": 0.9}), spec_dict(first_seed=[1, 5], seeds=3),
+                  spec_dict(first_seed=[1, 5], tasks={"Pendulum-v1": {"total_steps": 800}})):
+        with pytest.raises(SpecError, match="is a sweep whose trials differ from this spec's"):
+            remaining_cells(load_spec(other), [done])
     with pytest.raises(SpecError, match="holds no sweep"):
         remaining_cells(spec, [tmp_path])
     with pytest.raises(SpecError, match="has no fixed set of trials"):

@@ -452,8 +452,8 @@ def finished_trials(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def remaining_cells(spec: Spec, done_dirs: list[Path]) -> tuple[list[dict[str, Any]], int]:
-    """The spec's trials (`grid_cells`) that none of `done_dirs`, sweeps of the same spec, finished;
-    and how many were skipped. Lets a sweep go on from another machine's results without its
+    """The spec's trials (`grid_cells`) that none of `done_dirs`, sweeps of the same trials
+    (`same_trials`), finished; and how many were skipped. Lets a sweep go on from another machine's results without its
     checkpoints: the trials that had not finished there start again."""
     cells = grid_cells(spec)
     done = set()
@@ -461,19 +461,23 @@ def remaining_cells(spec: Spec, done_dirs: list[Path]) -> tuple[list[dict[str, A
         if not (Path(sweep_dir) / "spec.json").exists():
             raise SpecError(f"{sweep_dir} holds no sweep (no spec.json): give a sweep directory or its compact form")
         theirs = Spec.from_json(_read_json(Path(sweep_dir) / "spec.json"))
-        if trial_fields(theirs) != trial_fields(spec):
-            raise SpecError(f"{sweep_dir} is a sweep of another spec: only a sweep of this spec (the same tasks, "
-                            f"presets, fields, variants, search and seeds) tells which trials are finished")
+        if not same_trials(theirs, spec):
+            raise SpecError(f"{sweep_dir} is a sweep whose trials differ from this spec's (in the fields of every "
+                            f"trial, the seeds per trial, the trainable or a task's fields): only a sweep with the "
+                            f"same ones tells which trials are finished")
         done |= {trial_key(t["task"], t["preset"], t.get("params", {}), t["first_seed"])
                  for t in finished_trials(Path(sweep_dir))}
     left = [c for c in cells if trial_key(c["task"], c["preset"], _values(spec, c), c["first_seed"]) not in done]
     return left, len(cells) - len(left)
 
 
-def trial_fields(spec: Spec) -> dict[str, Any]:
-    """A spec as its trials see it: without its name and the resources it runs with."""
-    return {k: v for k, v in spec.to_json().items()
-            if k not in ("name", "max_concurrent", "cpus_per_trial", "gpus_per_trial", "max_failures")}
+def same_trials(a: Spec, b: Spec) -> bool:
+    """Whether a trial of spec `a` and one of `b` with the same task, preset, fields and first seed
+    are the same trial: the same fields for every trial, seeds per trial and trainable, and the same
+    overrides for the tasks both have. Their variants, search, first seeds, tasks and presets may
+    differ (a spec that grew), and their names and resources."""
+    return (a.config, a.seeds, a.trainable) == (b.config, b.seeds, b.trainable) and \
+        all(a.tasks[task] == b.tasks[task] for task in a.tasks.keys() & b.tasks.keys())
 
 
 def _values(spec: Spec, params: dict[str, Any]) -> dict[str, Any]:
@@ -605,8 +609,9 @@ def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "
           print_fn: Callable[[str], None] = print) -> SweepResult:
     """Run a sweep on Ray: a local Ray on 127.0.0.1 (address None) or the cluster at `address`.
     `resume` continues the sweep in STORAGE_PATH/NAME whose driver died or was interrupted.
-    `skip_finished` (sweep directories of the same spec, full or compact) starts a new sweep of the
-    trials none of them finished: the spec's seeds and variants spread over machines or sessions.
+    `skip_finished` (sweep directories of the same trials, `same_trials`, full or compact) starts a
+    new sweep of the trials none of them finished: a spec's trials spread over machines or sessions,
+    or the new trials of a spec that grew.
 
     Ctrl-C stops the trials at their last report and saves the experiment: the result says
     `interrupted`, and the report marks the trials that had not ended as unfinished. A second
