@@ -4,9 +4,9 @@
     python benchmarks/compact.py SWEEP_DIR OUT_DIR --add
 
 The second form adds the trials of SWEEP_DIR to OUT_DIR, the compact form of a sweep of the same
-trials (the same spec, or one that grew by variants, seeds, tasks or presets) made elsewhere (`ddpgx sweep SPEC --skip-finished OUT_DIR` runs the trials it had not
-finished): where both hold a trial of the same task, variant and seeds, the one that went further
-stays.
+trials made elsewhere (the same spec, or one that grew by variants, seeds, tasks or presets; `ddpgx
+sweep SPEC --skip-finished OUT_DIR` runs the trials it had not finished): where both hold a trial of
+the same task, variant and seeds, the one that went further stays.
 
 A sweep keeps a run directory per trial (and a directory per seed in it: configs, every evaluation,
 training episodes, metrics, checkpoints). The reports need far less, and the compact form keeps
@@ -168,8 +168,9 @@ def compact(sweep_dir: Path, out_dir: Path) -> int:
 
 def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
     """Add the trials of `sweep_dir` (compact or full) to `out_dir`, the compact form of a sweep of the
-    same trials (`ddpgx.sweeps.same_trials`; its spec.json becomes the added sweep's): of two trials of one task, preset, variant and block of seeds, the one evaluated
-    further stays (the added one if level). The sweep's own report (results.md, .csv, curves.png)
+    same trials (`ddpgx.sweeps.same_trials`; its spec.json becomes the added sweep's): of two trials
+    of one task, preset, variant and block of seeds, the one evaluated further stays (the added one
+    if level). The sweep's own report (results.md, .csv, curves.png)
     covered one part and is left out; the added part's host.json is kept as host-N.json. Written
     beside `out_dir` first, then swapped in. Returns the evaluation rows and the trials added."""
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)

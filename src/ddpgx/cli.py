@@ -134,9 +134,10 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
     sweep.add_argument("--resume", action="store_true",
                        help="continue the sweep whose driver died: finished trials stay, the others resume")
     sweep.add_argument("--skip-finished", type=Path, nargs="+", default=[], metavar="SWEEP_DIR",
-                       help="start the sweep with only the trials that none of these sweeps of the same spec "
-                            "finished (their directories, or compact copies of them): to go on elsewhere with a "
-                            "sweep whose checkpoints stayed on another machine")
+                       help="start the sweep with only the trials that none of these sweeps finished (their "
+                            "directories, or compact copies of them; the same fields per trial, seeds per trial "
+                            "and task fields): to go on elsewhere with a sweep whose checkpoints stayed on another "
+                            "machine, or to run only the new trials of a spec that grew")
 
     plot = commands.add_parser("plot", help="plot learning curves of runs to a PNG", epilog=EPILOG)
     plot.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",

@@ -422,8 +422,8 @@ def grid_cells(spec: Spec) -> list[dict[str, Any]]:
 
 
 def trial_key(task: str, preset: str, values: dict[str, Any], first_seed: int) -> str:
-    """What identifies a trial across sweeps of one spec: its task, preset, first seed, and the fields
-    its variant and point of the search space set."""
+    """What identifies a trial across sweeps of the same trials (`same_trials`): its task, preset,
+    first seed, and the fields its variant and point of the search space set."""
     return json.dumps([task, preset, first_seed, sorted(values.items())], default=str)
 
 
@@ -453,8 +453,8 @@ def finished_trials(sweep_dir: Path) -> list[dict[str, Any]]:
 
 def remaining_cells(spec: Spec, done_dirs: list[Path]) -> tuple[list[dict[str, Any]], int]:
     """The spec's trials (`grid_cells`) that none of `done_dirs`, sweeps of the same trials
-    (`same_trials`), finished; and how many were skipped. Lets a sweep go on from another machine's results without its
-    checkpoints: the trials that had not finished there start again."""
+    (`same_trials`), finished; and how many were skipped. Lets a sweep go on from another machine's
+    results without its checkpoints: the trials that had not finished there start again."""
     cells = grid_cells(spec)
     done = set()
     for sweep_dir in done_dirs:
@@ -752,6 +752,22 @@ class _Interrupt:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = self.environ
 
 
+def _search_space(spec: Spec) -> dict[str, Any]:
+    """Tune's parameter space of the whole spec: every task, preset, variant and block of seeds,
+    crossed with the searched fields."""
+    from ray import tune
+
+    space: dict[str, Any] = {"task": tune.grid_search(list(spec.tasks)), "preset": tune.grid_search(list(spec.presets))}
+    if len(spec.variants) > 1:
+        space["variant"] = tune.grid_search(list(range(len(spec.variants))))
+    if len(first_seeds(spec)) > 1:
+        space["first_seed"] = tune.grid_search(list(first_seeds(spec)))
+    for name, dim in spec.search.items():
+        space[name] = {"grid": tune.grid_search, "choice": tune.choice}[dim.kind](list(dim.values)) \
+            if dim.kind in ("grid", "choice") else getattr(tune, dim.kind)(*dim.values)
+    return space
+
+
 def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_fn: Callable[[str], None],
               cells: list[dict[str, Any]] | None = None):
     """Tune's run of the spec's trials (a new experiment, or the one in `tune_dir` restored), and
@@ -768,16 +784,7 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
         print_fn(f"resuming the sweep in {sweep_dir}")
         tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
     else:
-        space: dict[str, Any] = {"task": tune.grid_search(list(spec.tasks)), "preset": tune.grid_search(list(spec.presets))}
-        if cells is not None:
-            space = {"cell": tune.grid_search(cells)}
-        elif len(spec.variants) > 1:
-            space["variant"] = tune.grid_search(list(range(len(spec.variants))))
-        if len(first_seeds(spec)) > 1 and cells is None:
-            space["first_seed"] = tune.grid_search(list(first_seeds(spec)))
-        for name, dim in spec.search.items() if cells is None else ():
-            space[name] = {"grid": tune.grid_search, "choice": tune.choice}[dim.kind](list(dim.values)) \
-                if dim.kind in ("grid", "choice") else getattr(tune, dim.kind)(*dim.values)
+        space = _search_space(spec) if cells is None else {"cell": tune.grid_search(cells)}
         scheduler = None
         if spec.scheduler is not None:
             scheduler = ASHAScheduler(time_attr="step", max_t=longest_trial(spec), grace_period=spec.scheduler.grace_period,
