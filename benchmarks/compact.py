@@ -172,7 +172,8 @@ def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
     of one task, preset, variant and block of seeds, the one evaluated further stays (the added one
     if level). The sweep's own report (results.md, .csv, curves.png)
     covered one part and is left out; the added part's host.json is kept as host-N.json. Written
-    beside `out_dir` first, then swapped in. Returns the evaluation rows and the trials added."""
+    beside `out_dir` first, then swapped in. Adding a part again, further on, updates its trials.
+    Returns the evaluation rows and the trials taken from `sweep_dir`."""
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
     _check_sweep(sweep_dir)
     if not is_compact(out_dir):
@@ -184,9 +185,6 @@ def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
                           f"was written)")
     kept: dict[str, tuple[dict[str, Any], Path]] = {}
     old, new = trials(out_dir), trials(sweep_dir)
-    if clash := {r["trial"] for r in old} & {r["trial"] for r in new}:
-        raise ConfigError(f"both sweeps have trials named {', '.join(sorted(clash))}: they are one sweep's, "
-                          f"compact it anew instead (nothing was written)")
     for row, source in [(r, out_dir) for r in old] + [(r, sweep_dir) for r in new]:
         key = trial_key(row["task"], row["preset"], row.get("params", {}), row["first_seed"])
         if key not in kept or row["step"] >= kept[key][0]["step"]:
@@ -197,7 +195,8 @@ def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
     for path in out_dir.glob("host*.json"):
         shutil.copy2(path, staging / path.name)
     shutil.copy2(sweep_dir / "spec.json", staging / "spec.json")  # the newer spec: it may have grown
-    if (sweep_dir / "host.json").exists():
+    known = [p.read_bytes() for p in staging.glob("host*.json")]
+    if (sweep_dir / "host.json").exists() and (sweep_dir / "host.json").read_bytes() not in known:  # a new part
         part = 1 + len(list(staging.glob("host-*.json")))
         shutil.copy2(sweep_dir / "host.json", staging / f"host-{part}.json")
     written = _write_trials(staging, sorted(kept.values(), key=lambda item: item[0]["trial"]))
