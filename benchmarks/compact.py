@@ -170,10 +170,10 @@ def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
     """Add the trials of `sweep_dir` (compact or full) to `out_dir`, the compact form of a sweep of the
     same trials (`ddpgx.sweeps.same_trials`; its spec.json becomes the added sweep's): of two trials
     of one task, preset, variant and block of seeds, the one evaluated further stays (the added one
-    if level). The sweep's own report (results.md, .csv, curves.png)
-    covered one part and is left out; the added part's host.json is kept as host-N.json. Written
-    beside `out_dir` first, then swapped in. Adding a part again, further on, updates its trials.
-    Returns the evaluation rows and the trials taken from `sweep_dir`."""
+    if level). The sweep's own report (results.md, .csv, curves.png) covered one part and is left
+    out; the added part's host.json is kept as host-N.json. Written beside `out_dir` first, then
+    swapped in. Adding a part again, further on, updates its trials. Returns the evaluation rows and
+    the trials taken from `sweep_dir`."""
     sweep_dir, out_dir = Path(sweep_dir), Path(out_dir)
     _check_sweep(sweep_dir)
     if not is_compact(out_dir):

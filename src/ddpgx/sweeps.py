@@ -33,7 +33,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -605,7 +605,7 @@ def check_resources(spec: Spec) -> None:
 
 
 def sweep(spec: str | Path | dict[str, Any] | Spec, storage_path: str | Path = "sweeps", *, address: str | None = None,
-          resume: bool = False, skip_finished: list[str | Path] = (),
+          resume: bool = False, skip_finished: Sequence[str | Path] = (),
           print_fn: Callable[[str], None] = print) -> SweepResult:
     """Run a sweep on Ray: a local Ray on 127.0.0.1 (address None) or the cluster at `address`.
     `resume` continues the sweep in STORAGE_PATH/NAME whose driver died or was interrupted.
