@@ -37,6 +37,13 @@ def test_extended_preset_is_default_with_the_extensions_that_helped():
     assert extended.replace(obs_norm=False, n_step=1) == default  # nothing else differs
 
 
+def test_modern_preset_is_extended_with_adam_1e3_and_a_layer_normalized_critic():
+    modern, extended = ddpgx.from_preset("modern", "HalfCheetah-v5"), ddpgx.from_preset("extended", "HalfCheetah-v5")
+    assert (modern.actor_lr, modern.critic_lr, modern.critic_layer_norm, modern.actor_layer_norm) == (1e-3, 1e-3, True, False)
+    assert modern.replace(actor_lr=3e-4, critic_lr=3e-4, critic_layer_norm=False) == extended  # nothing else differs
+    assert modern.learning_starts == 10_000 and ddpgx.from_preset("modern", "Hopper-v5").learning_starts == 1_000
+
+
 def test_multigoal_preset_follows_the_baselines_her_settings():
     reach = ddpgx.from_preset("multigoal", "FetchReach-v4")
     assert (reach.her, reach.her_strategy, reach.her_k, reach.actor_hidden, reach.critic_hidden, reach.actor_lr,
@@ -49,7 +56,7 @@ def test_multigoal_preset_follows_the_baselines_her_settings():
 
 def test_unknown_preset_is_a_clear_error(capsys):
     assert main(["train", "--preset", "paper2"]) == 2
-    assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended, multigoal" in capsys.readouterr().err
+    assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended, modern, multigoal" in capsys.readouterr().err
 
 
 @pytest.mark.slow
