@@ -48,7 +48,7 @@ from ddpgx.agent import DDPG, AgentState, Batch, Metrics
 from ddpgx.config import Config, ConfigError
 from ddpgx.jax_envs import EnvState, JaxEnv
 from ddpgx.learner import (RECENT_EPISODES, Evaluation, TrainResult, build_agent, check_finite, crossed, eval_row,
-                            network_name, progress_bar, schedule_notes, seed_keys, version)
+                            network_name, over_seeds, progress_bar, schedule_notes, seed_keys, version)
 from ddpgx.logging import RunLogger
 from ddpgx.noise import make_noise, reset as reset_noise, schedule_from_config
 from ddpgx.replay import available_memory, pack, unpack
@@ -229,8 +229,8 @@ def build(agent: DDPG, env: JaxEnv, config: Config) -> Program:
             def skip(state):
                 return state, empty_record(state)
 
-            return jax.lax.cond(i < count, lambda s: jax.vmap(learn, in_axes=(0, 0, 0, None))(s, env_keys, sample_keys,
-                                                                                              step), skip, state)
+            return jax.lax.cond(i < count, lambda s: over_seeds(learn, (0, 0, 0, None))(s, env_keys, sample_keys,
+                                                                                       step), skip, state)
 
         return jax.lax.scan(body, state, jnp.arange(iterations))
 

@@ -135,7 +135,8 @@ def build_agent(config: Config, action_dim: int, actor: Any = None, critic: Any 
 
 
 class StepFunctions(NamedTuple):
-    """The jitted functions of the loop: single-agent code, vmapped over the leading seed axis."""
+    """The jitted functions of the loop: single-agent code, vmapped over the leading seed axis (`learn`
+    through `over_seeds`)."""
 
     act: Callable
     """(actor, noise_state, perturbed, obs, done, key, step, random) -> (action, noise_state): uniformly
@@ -153,6 +154,24 @@ class StepFunctions(NamedTuple):
     perturb: Callable
     """(actor, perturbed, param_sigma, refresh, key, step) -> perturbed: the environments where
     `refresh` get a new perturbed copy of the actor (parameter noise)."""
+
+
+def over_seeds(f: Callable, in_axes: tuple[int | None, ...]) -> Callable:
+    """`jax.vmap(f, in_axes)` over the leading seed axis, except that with one seed `f` runs on that
+    seed's values (the axis taken off, and put back on the results): XLA compiles an update mapped
+    over an axis of size one into slower code than the update alone, a third slower with a
+    layer-normalized critic (benchmarks/seed_axis.py). The seed count is read from the shapes when
+    the function is traced."""
+    mapped = jax.vmap(f, in_axes=in_axes)
+
+    def call(*args: Any) -> Any:
+        seeded = [leaf for arg, axis in zip(args, in_axes) if axis == 0 for leaf in jax.tree.leaves(arg)]
+        if seeded[0].shape[0] != 1:
+            return mapped(*args)
+        first = [jax.tree.map(lambda x: x[0], arg) if axis == 0 else arg for arg, axis in zip(args, in_axes)]
+        return jax.tree.map(lambda x: x[None], f(*first))
+
+    return call
 
 
 PERTURB_STREAM, ADAPT_STREAM = 1, 2
@@ -198,7 +217,7 @@ def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int, obs_
 
     return StepFunctions(
         act=jax.jit(jax.vmap(act, in_axes=(0, 0, 0, 0, 0, 0, None, None)), static_argnums=7),
-        learn=jax.jit(jax.vmap(learn, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None)), donate_argnums=0,
+        learn=jax.jit(over_seeds(learn, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None)), donate_argnums=0,
                       static_argnums=9),
         policy=jax.jit(jax.vmap(agent.act)),
         perturb=jax.jit(jax.vmap(perturb, in_axes=(0, 0, 0, 0, 0, None))),
