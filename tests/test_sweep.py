@@ -10,7 +10,7 @@ import pytest
 import ddpgx
 from ddpgx import checkpoint as ckpt
 from ddpgx.sweeps import (Asha, Dimension, SpecError, finished_trials, grid_cells, load_spec, remaining_cells, report,
-                          run_trial, trial_config, trials_in_grid)
+                          run_trial, trial_config, trial_space, trials_in_grid)
 from tests.conftest import quiet
 
 SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],
@@ -399,3 +399,16 @@ def test_a_sweep_goes_on_elsewhere_without_the_trials_another_sweep_of_its_spec_
         grid_cells(load_spec(spec_dict(search={"tau": {"uniform": [0.001, 0.01]}}, samples=2)))
     with pytest.raises(SpecError, match="cannot be split over sweeps"):
         grid_cells(load_spec(spec_dict(search={"tau": [0.005, 0.01]}, scheduler={"asha": {"grace_period": 100}})))
+
+
+def test_a_new_sweep_runs_each_first_seed_on_every_task_and_variant_before_the_next():
+    """The order of a fresh sweep's trials is `grid_cells`' too, so that the first results of a long
+    spec cover every task; sampled fields and schedulers keep Tune's space of the whole spec."""
+    spec = load_spec(spec_dict(tasks=["Pendulum-v1", "MountainCarContinuous-v0"], first_seed=[1, 5],
+                               variants=[{}, {"tau": 0.01}]))
+    order = [(c["first_seed"], c["variant"], c["task"]) for c in trial_space(spec)["cell"]["grid_search"]]
+    assert order == [(1, 0, "Pendulum-v1"), (1, 0, "MountainCarContinuous-v0"), (1, 1, "Pendulum-v1"),
+                     (1, 1, "MountainCarContinuous-v0"), (5, 0, "Pendulum-v1"), (5, 0, "MountainCarContinuous-v0"),
+                     (5, 1, "Pendulum-v1"), (5, 1, "MountainCarContinuous-v0")]
+    sampled = trial_space(load_spec(spec_dict(search={"tau": {"uniform": [0.001, 0.01]}}, samples=2)))
+    assert "cell" not in sampled and set(sampled) >= {"task", "preset", "tau"}

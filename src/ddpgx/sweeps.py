@@ -768,6 +768,21 @@ def _search_space(spec: Spec) -> dict[str, Any]:
     return space
 
 
+def trial_space(spec: Spec, cells: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Tune's parameter space of a new sweep: `cells` (`grid_cells`' trials) when given, else every
+    trial of a spec without sampled fields or a scheduler, in `grid_cells`' order: each first seed on
+    every task, preset and variant before the next, on every machine the spec's trials run on.
+    Specs with sampled fields or a scheduler get the spec's whole space (`_search_space`)."""
+    from ray import tune
+
+    if cells is None:
+        try:
+            cells = grid_cells(spec)
+        except SpecError:
+            return _search_space(spec)
+    return {"cell": tune.grid_search(cells)}
+
+
 def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_fn: Callable[[str], None],
               cells: list[dict[str, Any]] | None = None):
     """Tune's run of the spec's trials (a new experiment, or the one in `tune_dir` restored), and
@@ -784,7 +799,7 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
         print_fn(f"resuming the sweep in {sweep_dir}")
         tuner = tune.Tuner.restore(str(tune_dir), trainable, resume_unfinished=True, resume_errored=True)
     else:
-        space = _search_space(spec) if cells is None else {"cell": tune.grid_search(cells)}
+        space = trial_space(spec, cells)
         scheduler = None
         if spec.scheduler is not None:
             scheduler = ASHAScheduler(time_attr="step", max_t=longest_trial(spec), grace_period=spec.scheduler.grace_period,
