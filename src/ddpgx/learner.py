@@ -159,7 +159,7 @@ class StepFunctions(NamedTuple):
 def over_seeds(f: Callable, in_axes: tuple[int | None, ...]) -> Callable:
     """`jax.vmap(f, in_axes)` over the leading seed axis, except that with one seed `f` runs on that
     seed's values (the axis taken off, and put back on the results): XLA compiles an update mapped
-    over an axis of size one into slower code than the update alone, a third slower with a
+    over an axis of size one into slower code than the update alone, 1.5 times as slow with a
     layer-normalized critic (benchmarks/seed_axis.py). The seed count is read from the shapes when
     the function is traced."""
     mapped = jax.vmap(f, in_axes=in_axes)
