@@ -18,7 +18,6 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
@@ -26,22 +25,13 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from host import machine, write_results  # noqa: E402
+from profile_update import timed  # noqa: E402
 
 import ddpgx  # noqa: E402
 from ddpgx.agent import Batch  # noqa: E402
 from ddpgx.learner import over_seeds  # noqa: E402
 
 OBS, ACT, BATCH = 17, 6, 256
-
-
-def milliseconds(f, *args, repeats: int) -> float:
-    """Milliseconds per call, the result waited for."""
-    jax.block_until_ready(f(*args))
-    start = time.perf_counter()
-    for _ in range(repeats):
-        out = f(*args)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - start) / repeats * 1e3
 
 
 def main() -> None:
@@ -69,7 +59,7 @@ def main() -> None:
     best = {key: float("inf") for key in calls}
     for _ in range(args.rounds):
         for key, (f, states, batches) in calls.items():
-            best[key] = min(best[key], milliseconds(f, states, batches, repeats=args.repeats))
+            best[key] = min(best[key], timed(f, states, batches, repeats=args.repeats) / 1e3)
 
     host = machine()
     results = {"command": " ".join(["python", *sys.argv]), "machine": host,
