@@ -216,3 +216,23 @@ def test_a_ray_that_this_process_already_runs_is_left_alone(monkeypatch):
     with pytest.raises(ClusterError, match=r"Ray already runs in this process \(ray.init\): call ray.shutdown\(\) first"):
         cluster.start()
     assert not ray.shut_down and dict(os.environ) == environ
+
+
+def test_a_local_ray_that_does_not_come_up_is_one_line_that_says_what_to_do(monkeypatch):
+    """On a machine too busy for Ray's services to start in time, ray.init raises a bare Exception
+    (seen with two other trainings in the same CPU group): a ClusterError, the environment as it was."""
+    class StuckRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **_):
+            raise Exception("The current node timed out during startup. This could happen because some of the "
+                            "raylet failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.setitem(sys.modules, "ray", StuckRay())
+    environ = dict(os.environ)
+    with pytest.raises(ClusterError) as raised:
+        cluster.start(num_cpus=1)
+    assert str(raised.value) == ("Ray did not start on this machine (The current node timed out during startup): "
+                                 "if other work keeps its CPUs busy, pause it or try again later")
+    assert dict(os.environ) == environ and not os.path.exists(f"/tmp/ddpgx-ray-{os.getpid()}")

@@ -24,7 +24,8 @@ from ddpgx.logging import read_csv
 
 pytestmark = pytest.mark.slow  # every test here starts Ray
 
-SMALL = {"total_steps": 3000, "learning_starts": 500, "batch_size": 32, "actor_hidden": [32, 32],
+TOTAL = 2000  # each trial's steps: evaluations and checkpoints every 500, learning from 500
+SMALL = {"total_steps": TOTAL, "learning_starts": 500, "batch_size": 32, "actor_hidden": [32, 32],
          "critic_hidden": [32, 32], "eval_every": 500, "checkpoint_every": 500, "eval_episodes": 2,
          "log_every": 500, "tensorboard": False, "buffer_size": 5000}
 
@@ -136,7 +137,7 @@ def test_ctrl_c_stops_a_sweep_that_then_resumes(tmp_path):
                                                    "--storage-path", str(tmp_path)),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     runs = tmp_path / "sweep" / "runs"
-    wait_for(lambda: any(latest_step(d) >= 1000 for d in runs.glob("*")), 300, "a checkpoint")
+    wait_for(lambda: any(latest_step(d) >= 500 for d in runs.glob("*")), 300, "a checkpoint")
     os.killpg(sweep.pid, signal.SIGINT)
     out, err = sweep.communicate(timeout=300)
     assert sweep.returncode == 130, out[-3000:] + err[-3000:]
@@ -144,13 +145,13 @@ def test_ctrl_c_stops_a_sweep_that_then_resumes(tmp_path):
     assert f"resume with: {again}" in out and "Tuner.restore" not in out + err
     assert "2 trials, 0 failed, 2 unfinished" in out
     rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
-    assert rows and all(r["status"] == "unfinished" and r["stopped"] == "False" and int(r["step"]) < 3000 for r in rows)
+    assert rows and all(r["status"] == "unfinished" and r["stopped"] == "False" and int(r["step"]) < TOTAL for r in rows)
     assert "(unfinished)" in (tmp_path / "sweep" / "results.md").read_text()
     assert "(stopped)" not in (tmp_path / "sweep" / "results.md").read_text()
     done = ddpgx(*again.split()[1:])
     assert "2 trials, 0 failed" in done.stdout and "unfinished" not in done.stdout
     rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
-    assert len(rows) == 2 and all(r["status"] == "finished" and int(r["step"]) == 3000 for r in rows)
+    assert len(rows) == 2 and all(r["status"] == "finished" and int(r["step"]) == TOTAL for r in rows)
 
 
 def cores_no_other_process_holds() -> int:
@@ -194,8 +195,8 @@ def test_a_local_sweep_with_asha_writes_runs_and_a_table(tmp_path):
     assert settings == ["actor_lr=0.001, noise_sigma=0.1", "actor_lr=0.001, noise_sigma=0.3",
                         "actor_lr=0.003, noise_sigma=0.1", "actor_lr=0.003, noise_sigma=0.3"]
     for row in rows:  # each trial ran its two seeds at least to ASHA's grace period, each an ordinary run
-        assert int(row["seeds"]) == 2 and 1000 <= int(row["step"]) <= 3000
-        assert (row["stopped"] == "True") == (int(row["step"]) < 3000) == (row["status"] == "stopped")
+        assert int(row["seeds"]) == 2 and 1000 <= int(row["step"]) <= TOTAL
+        assert (row["stopped"] == "True") == (int(row["step"]) < TOTAL) == (row["status"] == "stopped")
         for seed in (0, 1):
             steps = [int(r["step"]) for r in read_csv(sweep_dir / "runs" / row["trial"] / f"seed_{seed}" / "eval.csv")]
             assert steps == list(range(500, int(row["step"]) + 1, 500))
@@ -251,7 +252,7 @@ def test_a_killed_trial_worker_is_retried_and_ends_where_it_would_have(tmp_path)
     for seed in (0, 1):
         killed = ckpt.Checkpoint(ckpt.latest_checkpoint(victim / f"seed_{seed}"))
         straight = ckpt.Checkpoint(ckpt.latest_checkpoint(other / f"seed_{seed}"))
-        assert killed.step == straight.step == 3000
+        assert killed.step == straight.step == TOTAL
         for key in straight.arrays:
             if key.startswith(".agent"):
                 np.testing.assert_array_equal(killed.arrays[key], straight.arrays[key], err_msg=key)
@@ -275,7 +276,7 @@ def test_a_killed_driver_is_resumed(tmp_path):
     done = ddpgx("sweep", spec, "--storage-path", tmp_path, "--resume")
     assert "3 trials, 0 failed" in done.stdout
     rows = list(read_csv(tmp_path / "sweep" / "results.csv"))
-    assert len(rows) == 3 and all(int(r["step"]) == 3000 for r in rows)
+    assert len(rows) == 3 and all(int(r["step"]) == TOTAL for r in rows)
     assert session_processes(driver["tag"], driver["processes"]) == []  # the dead driver's, stopped by PID
     assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] != driver["tag"]
 

@@ -137,9 +137,13 @@ def start(address: str | None = None, num_cpus: int | None = None, num_gpus: int
         temp_dir = f"/tmp/ddpgx-ray-{os.getpid()}"  # short: Ray's socket paths must fit in 107 bytes
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-            info = ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False, num_cpus=num_cpus,
-                            num_gpus=num_gpus, object_store_memory=object_store_bytes, _temp_dir=temp_dir,
-                            log_to_driver=False, configure_logging=False)
+            try:
+                info = ray.init(address="local", _node_ip_address=LOOPBACK, include_dashboard=False, num_cpus=num_cpus,
+                                num_gpus=num_gpus, object_store_memory=object_store_bytes, _temp_dir=temp_dir,
+                                log_to_driver=False, configure_logging=False)
+            except Exception as error:  # Ray's services did not come up (a bare Exception when they time out)
+                raise ClusterError(f"Ray did not start on this machine ({str(error).split('. ')[0].rstrip('.')}): "
+                                   f"if other work keeps its CPUs busy, pause it or try again later") from None
         cluster = Cluster(info.address_info["gcs_address"], True, tag, temp_dir, reported_processes(), environ)
     except BaseException:  # Ctrl-C or an error while Ray starts: stop what it started, put the environment back
         _shutdown()
