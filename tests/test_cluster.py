@@ -222,17 +222,26 @@ def test_a_local_ray_that_does_not_come_up_is_one_line_that_says_what_to_do(monk
     """On a machine too busy for Ray's services to start in time, ray.init raises a bare Exception
     (seen with two other trainings in the same CPU group): a ClusterError, the environment as it was."""
     class StuckRay:
+        error = ""
+
         def is_initialized(self):
             return False
 
         def init(self, **_):
-            raise Exception("The current node timed out during startup. This could happen because some of the "
-                            "raylet failed to startup or the GCS has become overloaded.")
+            raise Exception(self.error)
 
-    monkeypatch.setitem(sys.modules, "ray", StuckRay())
+    ray = StuckRay()
+    monkeypatch.setitem(sys.modules, "ray", ray)
     environ = dict(os.environ)
-    with pytest.raises(ClusterError) as raised:
-        cluster.start(num_cpus=1)
-    assert str(raised.value) == ("Ray did not start on this machine (The current node timed out during startup): "
-                                 "if other work keeps its CPUs busy, pause it or try again later")
-    assert dict(os.environ) == environ and not os.path.exists(f"/tmp/ddpgx-ray-{os.getpid()}")
+    for error, message in [
+        ("The current node timed out during startup. This could happen because some of the raylet failed to "
+         "startup or the GCS has become overloaded.",
+         "Ray did not start on this machine (The current node timed out during startup): if other work keeps its "
+         "CPUs busy, pause it or try again later"),
+        ("Failed to start the dashboard.", "Ray did not start on this machine (Failed to start the dashboard)"),
+    ]:
+        ray.error = error
+        with pytest.raises(ClusterError) as raised:
+            cluster.start(num_cpus=1)
+        assert str(raised.value) == message
+        assert dict(os.environ) == environ and not os.path.exists(f"/tmp/ddpgx-ray-{os.getpid()}")

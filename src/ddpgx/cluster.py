@@ -142,8 +142,10 @@ def start(address: str | None = None, num_cpus: int | None = None, num_gpus: int
                                 num_gpus=num_gpus, object_store_memory=object_store_bytes, _temp_dir=temp_dir,
                                 log_to_driver=False, configure_logging=False)
             except Exception as error:  # Ray's services did not come up (a bare Exception when they time out)
-                raise ClusterError(f"Ray did not start on this machine ({str(error).split('. ')[0].rstrip('.')}): "
-                                   f"if other work keeps its CPUs busy, pause it or try again later") from None
+                reason = str(error).split(". ")[0].rstrip(".")
+                busy = "timed out" in reason
+                hint = ": if other work keeps its CPUs busy, pause it or try again later" if busy else ""
+                raise ClusterError(f"Ray did not start on this machine ({reason}){hint}") from None
         cluster = Cluster(info.address_info["gcs_address"], True, tag, temp_dir, reported_processes(), environ)
     except BaseException:  # Ctrl-C or an error while Ray starts: stop what it started, put the environment back
         _shutdown()
