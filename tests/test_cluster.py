@@ -220,7 +220,8 @@ def test_a_ray_that_this_process_already_runs_is_left_alone(monkeypatch):
 
 def test_a_local_ray_that_does_not_come_up_is_one_line_that_says_what_to_do(monkeypatch):
     """On a machine too busy for Ray's services to start in time, ray.init raises a bare Exception
-    (seen with two other trainings in the same CPU group): a ClusterError, the environment as it was."""
+    (seen beside a benchmark's trainings): a ClusterError with Ray's reason, and what to do only for a
+    timeout; the environment as it was."""
     class StuckRay:
         error = ""
 
