@@ -374,7 +374,9 @@ def stack(trees: list[Any]) -> Any:
 
 
 def take(tree: Any, index: int) -> Any:
-    return jax.tree.map(lambda x: np.asarray(x[index]), tree)
+    """Seed `index`'s slice of every leaf, on the host: indexed as a numpy array, because indexing a
+    JAX array runs (and first compiles) a program per leaf shape."""
+    return jax.tree.map(lambda x: np.asarray(x)[index], tree)
 
 
 def network_name(network: Any) -> str:
