@@ -237,8 +237,8 @@ def initial_state(agent: DDPG, noise: Any, obs: np.ndarray, action_dim: int, see
     or the initial policy's with noise), and the extensions' state if the config turns them on."""
     init = jax.jit(agent.init)
     S, E = obs.shape[:2]
-    obs_example = jnp.zeros((1, *obs.shape[2:]), jnp.float32)
-    action_example = jnp.zeros((1, action_dim), jnp.float32)
+    obs_example = np.zeros((1, *obs.shape[2:]), np.float32)
+    action_example = np.zeros((1, action_dim), np.float32)
     keys = [seed_keys(seed) for seed in seeds]
     nan = np.full(S, np.nan, np.float32)
     state = SeedState(
