@@ -54,6 +54,64 @@ def test_same_seed_gives_identical_parameters_and_other_seeds_differ(tmp_path):
     assert not np.allclose(a.replay()["data"][:10], c.replay()["data"][:10])
 
 
+def test_equal_inputs_share_the_agent_and_its_jitted_functions_and_any_difference_does_not():
+    from ddpgx.learner import build_agent, step_functions
+    from typing import NamedTuple
+
+    from ddpgx.noise import GaussianNoise, ParamNoise, Schedule
+
+    class OtherNoise(NamedTuple):  # equal to GaussianNoise(0.1) as a tuple
+        sigma: float
+
+    config = small_config()
+    agent = build_agent(config, 2)
+    assert build_agent(small_config(total_steps=900, seed=3, eval_every=300), 2) is agent  # the loop's settings
+    for change in [dict(actor_lr=2e-4), dict(critic_lr=2e-4), dict(critic_weight_decay=0.01), dict(gamma=0.98),
+                   dict(tau=0.01), dict(actor_hidden=(32, 16)), dict(critic_hidden=(16, 32)),
+                   dict(critic_layer_norm=True), dict(hidden_init="lecun_normal")]:
+        assert build_agent(config.replace(**change), 2) is not agent, change
+    assert build_agent(config, 3) is not agent
+
+    def apply(params, obs):
+        return obs
+
+    pair = (lambda key, obs: {}, apply)
+    assert build_agent(config, 2, actor=pair) is build_agent(config, 2, actor=pair)  # the same functions
+    assert build_agent(config, 2, actor=pair) is not build_agent(config, 2, actor=(pair[0], lambda p, o: o))
+
+    args = dict(agent=agent, noise=GaussianNoise(0.1), num_envs=2, action_dim=2, obs_shape=(3,),
+                schedule=Schedule("constant", 0.1), extra=(), prioritized=False)
+    fns = step_functions(**args)
+    assert step_functions(**args) is fns
+    for change in [dict(agent=build_agent(config.replace(tau=0.01), 2)), dict(noise=GaussianNoise(0.2)),
+                   dict(noise=ParamNoise(0.1)), dict(noise=OtherNoise(0.1)), dict(num_envs=3),
+                   dict(obs_shape=(4,)), dict(schedule=Schedule("linear", 0.1, 0.0, 100)),
+                   dict(extra=("discount",)), dict(prioritized=True)]:
+        assert step_functions(**{**args, **change}) is not fns, change
+
+
+@pytest.mark.slow
+def test_a_second_run_in_one_process_traces_nothing_and_a_changed_config_learns_as_in_a_fresh_process(tmp_path):
+    from ddpgx import learner
+
+    config = small_config(total_steps=400)
+    train(config, tmp_path / "a")
+    fns = learner.step_functions(learner.build_agent(config, 1), learner.make_noise(
+        config.noise, config.noise_sigma, config.ou_theta, config.ou_dt), config.num_envs, 1, (3,),
+        learner.schedule_from_config(config), learner.minibatch_columns(config), config.prioritized)
+    traced = {name: f._cache_size() for name, f in fns._asdict().items()}
+    assert traced["learn"] >= 1 and traced["act"] >= 1 and traced["init"] >= 1
+    train(config.replace(seed=1), tmp_path / "b")
+    assert {name: f._cache_size() for name, f in fns._asdict().items()} == traced
+
+    changed = config.replace(critic_lr=3e-3)
+    train(changed, tmp_path / "c")  # after `config`'s run in this process
+    learner._shared_agent.cache_clear()
+    learner._shared_step_functions.cache_clear()
+    train(changed, tmp_path / "d")  # as in a fresh process
+    assert_same_checkpoint(final_checkpoint(tmp_path / "c"), final_checkpoint(tmp_path / "d"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id, noise", [("Pendulum-v1", "ou"), ("HalfCheetah-v5", "gaussian")])
 def test_resume_is_exact(tmp_path, env_id, noise):

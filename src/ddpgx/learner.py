@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -119,19 +120,37 @@ class TrainResult:
 
 
 def build_agent(config: Config, action_dim: int, actor: Any = None, critic: Any = None) -> DDPG:
-    """DDPG with the config's MLPs and Adam optimizers, or the given networks."""
-    critic_optimizer = optax.adam(config.critic_lr)
-    if config.critic_weight_decay > 0:  # L2 on the critic's weight matrices, added to the gradient before Adam
-        critic_optimizer = optax.chain(optax.add_decayed_weights(config.critic_weight_decay, mask=weight_matrices),
+    """DDPG with the config's MLPs and Adam optimizers, or the given networks.
+
+    Equal networks (flax modules with equal fields, or the same functions) and equal constants give
+    the same agent object, so that `step_functions` finds its jitted functions again: a second run
+    in the same process (a notebook, a test) neither traces nor compiles them again. Networks that
+    cannot be hashed give a new agent every time."""
+    parts = (actor if actor is not None else actor_from_config(config, action_dim),
+             critic if critic is not None else critic_from_config(config),
+             config.actor_lr, config.critic_lr, config.critic_weight_decay, config.gamma, config.tau)
+    return _shared_agent(*parts) if hashable(parts) else _new_agent(*parts)
+
+
+def _new_agent(actor: Any, critic: Any, actor_lr: float, critic_lr: float, critic_weight_decay: float,
+               gamma: float, tau: float) -> DDPG:
+    critic_optimizer = optax.adam(critic_lr)
+    if critic_weight_decay > 0:  # L2 on the critic's weight matrices, added to the gradient before Adam
+        critic_optimizer = optax.chain(optax.add_decayed_weights(critic_weight_decay, mask=weight_matrices),
                                        critic_optimizer)
-    return DDPG(
-        actor=as_network(actor if actor is not None else actor_from_config(config, action_dim), "actor"),
-        critic=as_network(critic if critic is not None else critic_from_config(config), "critic"),
-        actor_optimizer=optax.adam(config.actor_lr),
-        critic_optimizer=critic_optimizer,
-        gamma=config.gamma,
-        tau=config.tau,
-    )
+    return DDPG(actor=as_network(actor, "actor"), critic=as_network(critic, "critic"),
+                actor_optimizer=optax.adam(actor_lr), critic_optimizer=critic_optimizer, gamma=gamma, tau=tau)
+
+
+_shared_agent = functools.lru_cache(maxsize=8)(_new_agent)
+
+
+def hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 class StepFunctions(NamedTuple):
@@ -154,6 +173,9 @@ class StepFunctions(NamedTuple):
     perturb: Callable
     """(actor, perturbed, param_sigma, refresh, key, step) -> perturbed: the environments where
     `refresh` get a new perturbed copy of the actor (parameter noise)."""
+    init: Callable
+    """(key, obs, action) -> agent_state: one seed's networks, targets and optimizer states
+    (`DDPG.init`), shaped by an example observation and action."""
 
 
 def over_seeds(f: Callable, in_axes: tuple[int | None, ...]) -> Callable:
@@ -181,8 +203,20 @@ PERTURB_STREAM, ADAPT_STREAM = 1, 2
 def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int, obs_shape: tuple[int, ...],
                    schedule: Schedule | None = None, extra: tuple[str, ...] = (),
                    prioritized: bool = False) -> StepFunctions:
-    """`extra` names the optional columns of the minibatch rows (`replay.columns`)."""
+    """`extra` names the optional columns of the minibatch rows (`replay.columns`). The same agent
+    object (`build_agent`) with the same noise and shapes gets the same functions, which JAX traced
+    and compiled the first time."""
     schedule = schedule or Schedule("constant", getattr(noise, "sigma", 0.0))
+    key = (agent, type(noise), noise, int(num_envs), int(action_dim), tuple(obs_shape), schedule, tuple(extra),
+           bool(prioritized))
+    return _shared_step_functions(*key) if hashable(key) else _new_step_functions(*key)
+
+
+def _new_step_functions(agent: DDPG, noise_type: type, noise: Any, num_envs: int, action_dim: int,
+                        obs_shape: tuple[int, ...], schedule: Schedule, extra: tuple[str, ...],
+                        prioritized: bool) -> StepFunctions:
+    """The noise's type is part of the key: noises are named tuples, equal to another type's with
+    the same values."""
     param = isinstance(noise, ParamNoise)
 
     def act(actor, noise_state, perturbed, obs, done, key, step, random):
@@ -221,7 +255,11 @@ def step_functions(agent: DDPG, noise: Any, num_envs: int, action_dim: int, obs_
                       static_argnums=9),
         policy=jax.jit(jax.vmap(agent.act)),
         perturb=jax.jit(jax.vmap(perturb, in_axes=(0, 0, 0, 0, 0, None))),
+        init=jax.jit(agent.init),
     )
+
+
+_shared_step_functions = functools.lru_cache(maxsize=8)(_new_step_functions)
 
 
 def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
@@ -230,19 +268,18 @@ def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return init_key, explore_key
 
 
-def initial_state(agent: DDPG, noise: Any, obs: np.ndarray, action_dim: int, seeds: list[int], fns: StepFunctions,
+def initial_state(noise: Any, obs: np.ndarray, action_dim: int, seeds: list[int], fns: StepFunctions,
                   config: Config) -> SeedState:
     """Every seed's state before its first step, stacked on the seed axis (numpy), from the first
     observations (seeds, envs, *obs_shape), with the first actions chosen by `fns.act` (random ones,
     or the initial policy's with noise), and the extensions' state if the config turns them on."""
-    init = jax.jit(agent.init)
     S, E = obs.shape[:2]
     obs_example = np.zeros((1, *obs.shape[2:]), np.float32)
     action_example = np.zeros((1, action_dim), np.float32)
     keys = [seed_keys(seed) for seed in seeds]
     nan = np.full(S, np.nan, np.float32)
     state = SeedState(
-        agent=stack([init(init_key, obs_example, action_example) for init_key, _ in keys]),
+        agent=stack([fns.init(init_key, obs_example, action_example) for init_key, _ in keys]),
         explore_key=np.stack([np.asarray(explore_key) for _, explore_key in keys]),
         noise=np.stack([noise.init((E, action_dim))] * S),
         obs=obs,
@@ -426,7 +463,7 @@ class Training:
             self.fns = step_functions(self.agent, self.noise, learner_envs, A, obs_shape, schedule_from_config(config),
                                       minibatch_columns(config), config.prioritized)
             obs = np.zeros((S, 0, *obs_shape), np.float32) if config.workers else self.envs.reset(self.seeds)
-            state = initial_state(self.agent, self.noise, obs, A, self.seeds, self.fns, config)
+            state = initial_state(self.noise, obs, A, self.seeds, self.fns, config)
             self.evaluator = Evaluator(self.make_env, self.seeds, config.eval_episodes, config.env_id)
             self.cleanup.callback(self.evaluator.close)
 
