@@ -263,8 +263,10 @@ def test_a_killed_trial_worker_is_retried_and_ends_where_it_would_have(tmp_path)
 
 def test_a_killed_driver_is_resumed(tmp_path):
     """The driver is killed (SIGKILL) while one trial runs and one waits; the resumed sweep stops the
-    dead driver's Ray by its PIDs and finishes both trials."""
-    spec = write_spec(tmp_path / "spec.yaml", search={"tau": [0.005, 0.01]}, seeds=1, max_concurrent=1)
+    dead driver's Ray by its PIDs and finishes both trials. The two trials learn the same (log_every
+    does not change learning): the first, resumed from its checkpoint, ends with the parameters of
+    the second, which ran straight through in the process Tune reused from the first."""
+    spec = write_spec(tmp_path / "spec.yaml", search={"log_every": [500, 1000]}, seeds=1, max_concurrent=1)
     sweep = subprocess.Popen(in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", "sweep", str(spec),
                                                    "--storage-path", str(tmp_path)),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -282,6 +284,11 @@ def test_a_killed_driver_is_resumed(tmp_path):
     assert len(rows) == 2 and all(int(r["step"]) == TOTAL for r in rows)
     assert session_processes(driver["tag"], driver["processes"]) == []  # the dead driver's, stopped by PID
     assert json.loads((tmp_path / "sweep" / "driver.json").read_text())["tag"] != driver["tag"]
+    resumed, straight = (ckpt.Checkpoint(ckpt.latest_checkpoint(d)) for d in sorted(runs.glob("*")))
+    assert resumed.step == straight.step == TOTAL
+    for key in straight.arrays:
+        if key.startswith(".agent"):
+            np.testing.assert_array_equal(resumed.arrays[key], straight.arrays[key], err_msg=key)
 
 
 def test_a_sweep_joins_a_cluster_started_with_ray_start(tmp_path):
