@@ -105,37 +105,6 @@ def test_cpu_slots_are_this_users_alone(tmp_path):
     assert cluster.cpu_slots().name == f"ddpgx-cpu-slots-{os.getuid()}"
 
 
-def test_a_reused_trial_process_pins_each_trials_thread_to_the_cores_it_holds(tmp_path):
-    """Tune reuses a trial's process for the next trial and runs each trial in a new thread: the
-    second call pins that thread to the same cores, and takes no other slot."""
-    script = """
-import fcntl, os, sys, threading
-from pathlib import Path
-from ddpgx.cluster import pin_cpus
-seen = []
-def trial():
-    cores = pin_cpus(1, Path(sys.argv[1]))
-    seen.append((cores, sorted(os.sched_getaffinity(0))))
-for _ in range(2):
-    thread = threading.Thread(target=trial)
-    thread.start()
-    thread.join()
-held = []
-for slot in sorted(Path(sys.argv[1]).iterdir()):  # a new descriptor cannot lock a slot this process holds
-    with open(slot) as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            held.append(int(slot.name[3:]))
-print(seen + [held])
-"""
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "slots")], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    (first, first_after), (second, second_after), held = eval(done.stdout)
-    assert len(first) == 1 and first == first_after == second == second_after == held
-
-
 def test_cpu_slots_of_another_user_leave_the_process_unpinned(tmp_path):
     slots = tmp_path / "slots"
     slots.mkdir(mode=0o755)

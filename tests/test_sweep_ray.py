@@ -265,7 +265,7 @@ def test_a_killed_driver_is_resumed(tmp_path):
     """The driver is killed (SIGKILL) while one trial runs and one waits; the resumed sweep stops the
     dead driver's Ray by its PIDs and finishes both trials. The two trials learn the same (log_every
     does not change learning): the first, resumed from its checkpoint, ends with the parameters of
-    the second, which ran straight through in the process Tune reused from the first."""
+    the second, which ran straight through."""
     spec = write_spec(tmp_path / "spec.yaml", search={"log_every": [500, 1000]}, seeds=1, max_concurrent=1)
     sweep = subprocess.Popen(in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", "sweep", str(spec),
                                                    "--storage-path", str(tmp_path)),

@@ -312,27 +312,17 @@ def cpu_slots() -> Path:
     return Path(tempfile.gettempdir()) / f"ddpgx-cpu-slots-{os.getuid()}"
 
 
-_pinned: list[int] = []
-"""The cores this process holds (`pin_cpus`)."""
-
-
 def pin_cpus(count: int, slots: Path | None = None) -> list[int]:
     """Pin this process to `count` of the machine's cores that no other pinned process of this user
     holds.
 
     Each core is a slot file in `cpu_slots()` held with flock, which the kernel releases when the
     process ends, however it ends. XLA sizes its thread pools by the cores a process may run on, so
-    this must come before JAX's first computation. The affinity is the calling thread's, inherited
-    by the threads it starts (XLA's among them). Returns the cores taken (the process keeps the
-    slots until it exits). A process that holds slots already (a trial's worker that Tune reuses for
-    the next trial, which asks for the same resources and runs in a new thread) pins the calling
-    thread to them again and returns them. With none free,
-    or when the slots cannot be used (the directory belongs to another user, or cannot be written),
-    the process stays unpinned, says so on stderr, and returns [].
+    this must come before JAX's first computation. Returns the cores taken (the process keeps the
+    slots until it exits). With none free, or when the slots cannot be used (the directory belongs
+    to another user, or cannot be written), the process stays unpinned, says so on stderr, and
+    returns [].
     """
-    if _pinned:
-        os.sched_setaffinity(0, _pinned)
-        return list(_pinned)
     slots = cpu_slots() if slots is None else Path(slots)
     taken: list[tuple[int, int]] = []  # (core, descriptor)
     try:
@@ -357,5 +347,4 @@ def pin_cpus(count: int, slots: Path | None = None) -> list[int]:
             os.close(fd)
         print(f"note: cannot use the CPU slots in {slots} ({error}): this process runs unpinned", file=sys.stderr)
         return []
-    _pinned.extend(core for core, _ in taken)
-    return list(_pinned)
+    return [core for core, _ in taken]

@@ -557,8 +557,7 @@ def load_trainable(path: str) -> Callable:
 
 
 def _tune_trainable(params: dict[str, Any], spec_json: dict[str, Any], sweep_dir: str, cpus: int) -> None:
-    """A trial as Ray Tune runs it: in a thread of a worker process, which Tune reuses for the next
-    trial (`reuse_actors`)."""
+    """A trial as Ray Tune runs it, in a worker process of its own."""
     from ddpgx import cluster
 
     cores = cluster.pin_cpus(max(1, cpus))  # before JAX starts: XLA sizes its threads by the cores it may use
@@ -812,7 +811,7 @@ def _run_tune(spec: Spec, sweep_dir: Path, tune_dir: Path, restore: bool, print_
                                         # max_concurrent_trials beside a generator given as search_alg
                                         search_alg=BasicVariantGenerator(random_state=spec.sample_seed,
                                                                          max_concurrent=spec.max_concurrent),
-                                        num_samples=spec.samples, reuse_actors=True,
+                                        num_samples=spec.samples,
                                         trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(storage_path=str(sweep_dir), name="tune", verbose=0,
                                       callbacks=[_outcomes(sweep_dir)],
