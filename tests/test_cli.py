@@ -166,3 +166,11 @@ def test_plain_training_never_imports_ray_and_the_numpy_loader_never_imports_jax
     done = subprocess.run([sys.executable, "-c", "import sys, ddpgx.numpy_policy, ddpgx.workers, ddpgx.replay; "
                            "print('jax' in sys.modules)"], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_bad_value_is_refused_before_jax_is_imported():
+    """A typo in a value costs the user no wait: the config is checked before the training loop
+    (and JAX) is imported."""
+    script = "import sys; from ddpgx.cli import main; code = main(['train', '--tau', '0']); print(code, 'jax' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "2 False" and "invalid tau=0.0" in done.stderr, done.stderr

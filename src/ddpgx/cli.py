@@ -163,8 +163,6 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ddpgx.loop import resume, train
-
     changes = config_changes(args)
     if args.resume:
         if args.run_dir is None:
@@ -174,11 +172,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "(leave --preset out)")
         if args.num_seeds is not None:
             raise ConfigError("--num-seeds sets up a new run; a resumed run keeps its seeds (leave --num-seeds out)")
+        from ddpgx.loop import resume
+
         result = resume(args.run_dir, progress=not args.no_progress, address=args.address, **changes)
     else:
         from ddpgx.presets import from_preset
 
         config = from_preset(args.preset or "default", changes.pop("env_id", Config.env_id), **changes)
+        from ddpgx.loop import train  # JAX: after the config is checked, so that a bad value is refused at once
+
         result = train(config, args.run_dir, num_seeds=args.num_seeds, overwrite=args.overwrite,
                        progress=not args.no_progress, address=args.address)
     if result.interrupted:
@@ -274,19 +276,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_preset_of(argv)).parse_args(argv)
-    from ddpgx.checkpoint import CheckpointError
-    from ddpgx.envs import EnvError
-    from ddpgx.export import ExportError
-
     try:
         commands = {"train": cmd_train, "sweep": cmd_sweep, "eval": cmd_eval, "plot": cmd_plot, "export": cmd_export}
         return commands[args.command](args)
-    except (ConfigError, EnvError, CheckpointError, ExportError, FloatingPointError, OSError) as error:
+    except Exception as error:
+        if not isinstance(error, user_errors()):
+            raise
         print(f"ddpgx {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ddpgx: interrupted", file=sys.stderr)
         return 130
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's to fix, reported in one line. Those of modules not imported
+    cannot have been raised: the check imports nothing (JAX least of all)."""
+    classes = [getattr(sys.modules[module], name) for module, name in
+               [("ddpgx.envs", "EnvError"), ("ddpgx.checkpoint", "CheckpointError"), ("ddpgx.export", "ExportError")]
+               if module in sys.modules]
+    return (ConfigError, FloatingPointError, OSError, *classes)
 
 
 def _preset_of(argv: list[str]) -> str:
