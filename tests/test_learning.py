@@ -10,11 +10,11 @@ from tests.conftest import quiet
 @pytest.mark.slow
 def test_pendulum_default_config_learns_on_every_seed(tmp_path):
     """Seeds 0 and 1 in one process, with the default algorithm at half the default budget (10,000
-    of 20,000 steps; this test is the largest part of the suite's time, nearly all of it the
-    updates). The 10-seed benchmark (docs/benchmarks.md, `benchmarks/results/sweeps/pendulum/
-    curves.csv`) has converged by then: median -157 and worst seed -202 at 10,000 steps, -155 and
-    -203 at 20,000. A random policy scores about -1,200; the thresholds leave a margin of about 70
-    on the mean and 150 on the worse seed."""
+    of 20,000 steps; this is the suite's longest test, nearly all of it the updates). The 10-seed
+    benchmark (docs/benchmarks.md, `benchmarks/results/sweeps/pendulum/curves.csv`) has converged by
+    then: median -157 and worst seed -202 at 10,000 steps, -155 and -203 at 20,000. A random policy
+    scores about -1,200; the thresholds leave a margin of about 70 on the mean and 150 on the worse
+    seed."""
     config = ddpgx.Config(seed=0, total_steps=10_000, eval_every=0, checkpoint_every=0, tensorboard=False)
     assert config.replace(total_steps=20_000) == ddpgx.Config(seed=0, eval_every=0, checkpoint_every=0,
                                                               tensorboard=False)  # only the budget differs
