@@ -31,7 +31,7 @@ def small_config(**changes) -> ddpgx.Config:
     return ddpgx.Config(**values)
 
 
-# The slow files, longest first: the learning test (10,000 steps of the default config on 2 seeds),
+# The slow files, longest first: the learning test (10,000 steps of the default config on 3 seeds),
 # then the tests that start Ray or rollout workers, then the command line's subprocesses.
 LONGEST_FIRST = ["test_learning.py", "test_sweep_ray.py", "test_workers.py", "test_cli.py"]
 
