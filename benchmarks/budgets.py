@@ -34,7 +34,7 @@ from compact import curve_arrays, hosts as sweep_hosts, pool_seed_blocks, settin
 from host import machine
 from report import _provenance, library
 
-from ddpgx.plot import plot_curves
+from ddpgx.plot import draw_curves, finish_figure, new_figure
 from ddpgx.stats import summarize
 
 ROOT = Path(__file__).resolve().parent
@@ -232,29 +232,34 @@ def markdown(tables: dict[str, Any], budgets: list[int]) -> list[str]:
 
 
 def plot(task: str, rows: list[dict[str, Any]], refs: list[dict[str, Any]], budgets: list[int], out: Path) -> Path:
-    """The trials' learning curves (mean over seeds, min-max band) with the references drawn on them:
-    a source's curve as a dashed line, a single value as a point, up to the longest trial's budget."""
-    shown = [r for r in rows if r["curves"]]
+    """The trials' learning curves with the references drawn on them: a trial of several seeds as the
+    mean and min-max band over the steps all its seeds reached and each seed's whole curve as a thin
+    line (a seed that has run further shows where it has come); a source's curve as a dashed line, a
+    single value as a point, up to the longest trial's budget."""
     horizon = max((r["total_steps"] for r in rows), default=max(budgets))
-
-    def decorate(ax) -> None:
-        for source in dict.fromkeys(r["source"] for r in refs):
-            mine = sorted((r for r in refs if r["source"] == source and r["env_steps"] <= horizon),
-                          key=lambda r: r["env_steps"])
-            if not mine:
-                continue
-            steps, values = [r["env_steps"] for r in mine], [r["value"] for r in mine]
-            if len(mine) > 1:
-                ax.plot(steps, values, linestyle="--", linewidth=1.2, label=reference_label(mine[0]))
-            else:
-                ax.plot(steps, values, marker="D", markersize=6, linestyle="none", label=reference_label(mine[0]))
-        for b in budgets:
-            if b <= horizon:
-                ax.axvline(b, color="grey", linestyle=":", linewidth=0.8)
-
-    curves = [(f"{r['library']} {r['preset']} {r['setting']}".strip() + f" [{r['sweep']}]", *curve_arrays(r))
-              for r in shown]
-    return plot_curves(curves, out, title=f"{task}: ddpgx beside the published curves", decorate=decorate)
+    plt, fig, (ax,) = new_figure(1)
+    for r in rows:
+        if not r["curves"]:
+            continue
+        color = draw_curves(ax, *curve_arrays(r), f"{r['library']} {r['preset']} {r['setting']}".strip()
+                            + f" [{r['sweep']}]")
+        for _, evals in r["curves"] if r["several"] else []:
+            ax.plot([e["step"] for e in evals], [e["mean_return"] for e in evals], color=color, linewidth=0.6,
+                    alpha=0.5)
+    for source in dict.fromkeys(r["source"] for r in refs):
+        mine = sorted((r for r in refs if r["source"] == source and r["env_steps"] <= horizon),
+                      key=lambda r: r["env_steps"])
+        if not mine:
+            continue
+        steps, values = [r["env_steps"] for r in mine], [r["value"] for r in mine]
+        if len(mine) > 1:
+            ax.plot(steps, values, linestyle="--", linewidth=1.2, label=reference_label(mine[0]))
+        else:
+            ax.plot(steps, values, marker="D", markersize=6, linestyle="none", label=reference_label(mine[0]))
+    for b in budgets:
+        if b <= horizon:
+            ax.axvline(b, color="grey", linestyle=":", linewidth=0.8)
+    return finish_figure(plt, fig, [ax], [f"{task}: ddpgx beside the published curves"], out)
 
 
 def check_sweep_dirs(sweep_dirs: list[Path]) -> None:

@@ -309,6 +309,37 @@ def test_budgets_report_writes_tables_and_pictures_for_a_running_sweep(sweeps, r
         assert (out / f"budgets_{task}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_picture_shows_how_far_each_seed_has_come_and_keeps_a_long_legend_off_the_curves(tmp_path, monkeypatch):
+    """The mean and band of a trial of several seeds stop where its slowest seed is; each seed's whole
+    curve is drawn too, so a seed that has run further is seen. A legend of many entries goes below
+    the axes."""
+    trial = {"id": "r_00000", "task": "Hopper-v5", "preset": "default", "seeds": 2, "first_seed": 1,
+             "total_steps": 1_000_000, "evals": {1: curve([5_000, 10_000, 15_000], [1.0, 2.0, 7.0]),
+                                                 2: curve([5_000], [3.0])}}
+    rows, _ = budgets.sweep_rows([write_sweep(tmp_path, "running", [trial])])
+    refs = [{"source": f"Lib {k}", "library": f"Lib {k}", "env_version": "v3", "seeds": 10, "env_steps": 1_000_000,
+             "value": float(k)} for k in range(6)]
+    drawn = {}
+    finish = budgets.finish_figure
+
+    def keep(plt, fig, axes, titles, out, **kw):
+        drawn["lines"] = [(line.get_label(), list(line.get_xdata()), list(line.get_ydata())) for line in axes[0].lines]
+        result = finish(plt, fig, axes, titles, out, **kw)
+        legend, box = axes[0].get_legend(), axes[0].get_position()
+        drawn["legend_top"] = legend.get_window_extent().transformed(fig.transFigure.inverted()).y1
+        drawn["axes_bottom"] = box.y0
+        return result
+
+    monkeypatch.setattr(budgets, "finish_figure", keep)
+    out = budgets.plot("Hopper-v5", rows, refs, [100_000], tmp_path / "p.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    mean = [line for line in drawn["lines"] if line[0].endswith("(2 seeds)")]
+    assert [(x, y) for _, x, y in mean] == [([5_000], [2.0])]
+    seeds = [(x, y) for label, x, y in drawn["lines"] if label.startswith("_")]
+    assert ([5_000, 10_000, 15_000], [1.0, 2.0, 7.0]) in seeds and ([5_000], [3.0]) in seeds
+    assert drawn["legend_top"] < drawn["axes_bottom"]  # 1 trial + 6 references: below the axes
+
+
 def test_budgets_report_refuses_a_file_that_is_not_a_references_csv(sweeps, tmp_path):
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("a,b\n1,2\n")

@@ -49,14 +49,18 @@ def draw_run(ax, run_dir: Path, label: str, metric: str = "return") -> None:
         draw_curves(ax, steps, returns, label)
 
 
-def draw_curves(ax, steps: np.ndarray, returns: np.ndarray, label: str) -> None:
+LEGEND_INSIDE = 6
+
+
+def draw_curves(ax, steps: np.ndarray, returns: np.ndarray, label: str) -> str:
     """Evaluations at `steps` on `ax`: one seed's (returns of shape (evaluations,)) as a line with
-    markers; several seeds' (shape (seeds, evaluations)) as the mean over seeds and its min-max band."""
+    markers; several seeds' (shape (seeds, evaluations)) as the mean over seeds and its min-max band.
+    Returns the colour they were drawn in."""
     if returns.ndim == 1:
-        ax.plot(steps, returns, marker="o", markersize=3, label=label)
-        return
-    ax.plot(steps, returns.mean(0), label=f"{label} ({len(returns)} seeds)")
-    ax.fill_between(steps, returns.min(0), returns.max(0), alpha=0.2)
+        return ax.plot(steps, returns, marker="o", markersize=3, label=label)[0].get_color()
+    color = ax.plot(steps, returns.mean(0), label=f"{label} ({len(returns)} seeds)")[0].get_color()
+    ax.fill_between(steps, returns.min(0), returns.max(0), color=color, alpha=0.2)
+    return color
 
 
 def new_figure(panels: int):
@@ -72,17 +76,22 @@ def new_figure(panels: int):
 
 def finish_figure(plt, fig, axes, titles: list[str], out: Path, metric: str = "return") -> Path:
     """Label and title every axis (the y axis after `metric`), write the figure to `out` as a PNG and
-    close it."""
+    close it. A legend of more than `LEGEND_INSIDE` entries goes below its axis, off the curves."""
+    below = []
     for ax, title in zip(axes, titles):
         ax.set_xlabel("environment steps")
         ax.set_ylabel(METRICS[metric][1])
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if len(ax.get_legend_handles_labels()[1]) > LEGEND_INSIDE:
+            below.append(ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.17)))
+            below[-1].set_in_layout(False)
+        else:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120, bbox_inches="tight", bbox_extra_artists=below)
     plt.close(fig)
     return out
 
