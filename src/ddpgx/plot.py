@@ -4,7 +4,6 @@ trials with these functions (`sweeps.plot_sweep`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -96,15 +95,11 @@ def finish_figure(plt, fig, axes, titles: list[str], out: Path, metric: str = "r
     return out
 
 
-def plot_curves(curves: list[tuple[str, np.ndarray, np.ndarray]], out: Path, title: str,
-                decorate: Callable | None = None) -> Path:
-    """One panel of (label, steps, returns) curves drawn by `draw_curves`; `decorate(ax)`, if given,
-    then adds what the caller wants on the same axes (reference points, say) before the legend."""
+def plot_curves(curves: list[tuple[str, np.ndarray, np.ndarray]], out: Path, title: str) -> Path:
+    """One panel of (label, steps, returns) curves drawn by `draw_curves`."""
     plt, fig, (ax,) = new_figure(1)
     for label, steps, returns in curves:
         draw_curves(ax, steps, returns, label)
-    if decorate is not None:
-        decorate(ax)
     return finish_figure(plt, fig, [ax], [title], out)
 
 
