@@ -243,9 +243,10 @@ def plot(task: str, rows: list[dict[str, Any]], refs: list[dict[str, Any]], budg
             continue
         color = draw_curves(ax, *curve_arrays(r), f"{r['library']} {r['preset']} {r['setting']}".strip()
                             + f" [{r['sweep']}]")
-        for _, evals in r["curves"] if r["several"] else []:
-            ax.plot([e["step"] for e in evals], [e["mean_return"] for e in evals], color=color, linewidth=0.6,
-                    alpha=0.5)
+        if r["several"]:
+            for _, evals in r["curves"]:
+                ax.plot([e["step"] for e in evals], [e["mean_return"] for e in evals], color=color,
+                        linewidth=0.6, alpha=0.5)
     for source in dict.fromkeys(r["source"] for r in refs):
         mine = sorted((r for r in refs if r["source"] == source and r["env_steps"] <= horizon),
                       key=lambda r: r["env_steps"])
