@@ -17,6 +17,8 @@ METRICS = {"return": ("mean_return", "noise-free evaluation return"),
            "success": ("success_rate", "noise-free evaluation success rate")}
 """`ddpgx plot --metric`: the eval.csv column drawn, and its axis label."""
 
+LEGEND_INSIDE = 6  # legend entries that fit over the curves; more go below the axis
+
 
 def eval_curve(run_dir: Path, metric: str = "return") -> tuple[np.ndarray, np.ndarray]:
     """Steps and the metric (mean noise-free return, or success rate) of one seed's run."""
@@ -46,9 +48,6 @@ def draw_run(ax, run_dir: Path, label: str, metric: str = "return") -> None:
         if len(steps) == 0:
             raise ConfigError(f"{run_dir} has no evaluation yet")
         draw_curves(ax, steps, returns, label)
-
-
-LEGEND_INSIDE = 6
 
 
 def draw_curves(ax, steps: np.ndarray, returns: np.ndarray, label: str) -> str:
