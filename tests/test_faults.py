@@ -316,6 +316,21 @@ def test_logs_after_sigkill_and_ctrl_c_at_several_points_read_as_one_run(tmp_pat
     assert_same_logs(run, tmp_path / "straight")
 
 
+def test_a_kill_right_after_a_flush_loses_no_tensorboard_event(tmp_path):
+    """What `RunLogger.flush` returns from is in the event file: a process killed right after it (here
+    `os._exit`, which stops every thread as SIGKILL does) leaves TensorBoard every scalar written before."""
+    from tests.logs import tb_scalars
+
+    script = ("import os, sys; from pathlib import Path; from ddpgx.logging import RunLogger\n"
+              "logger = RunLogger(Path(sys.argv[1]), True)\n"
+              "for step in range(200):\n"
+              "    logger.write('episodes', {'step': step, 'env': 0, 'return': float(step), 'length': 1})\n"
+              "logger.flush()\n"
+              "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+    assert tb_scalars(tmp_path)["train/episode_return"] == [(step, float(step)) for step in range(200)]
+
+
 @pytest.mark.slow
 def test_two_writers_on_one_run_directory(tmp_path, capsys):
     """The second is refused with the owner's PID; once the owner is gone, its lock is taken over."""

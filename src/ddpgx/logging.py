@@ -11,7 +11,7 @@ it; both stay empty for an environment that does not report it.
 
 A checkpoint records how many rows each file had when it was written (`RunLogger.rows`). A
 resumed run cuts the files back to those rows and tells TensorBoard to drop the events from the
-checkpoint's step on (tensorboardX's `purge_step`), then writes that step's kept rows to TensorBoard
+checkpoint's step on (a restart marker at that step), then writes that step's kept rows to TensorBoard
 again; so after any interruption the logs read as one uninterrupted run.
 """
 
@@ -88,6 +88,39 @@ def scalars(kind: str, row: dict[str, Any]) -> list[tuple[str, float]]:
     return [(tag, number) for tag, value in pairs if (number := _number(value)) is not None]
 
 
+class EventFile:
+    """A TensorBoard event file written in the calling thread, so that what `flush` returns from is on disk.
+
+    (tensorboardX's `SummaryWriter` writes from a thread of its own, and its `flush` does not wait for
+    the events still queued, so a kill right after it would lose them.) With `purge_step`, the file
+    starts with the restart marker that makes TensorBoard drop the events of earlier files from that
+    step on.
+    """
+
+    def __init__(self, directory: Path, purge_step: int | None = None):
+        from tensorboardX.event_file_writer import EventsWriter  # imported only when used
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+        from tensorboardX.summary import scalar
+
+        self.event, self.summary = Event, scalar
+        directory.mkdir(parents=True, exist_ok=True)
+        # a file name of its own (tensorboardX names files by the second and opens them for writing), which
+        # sorts after the files of earlier writers, as TensorBoard reads them in name order
+        self.writer = EventsWriter(str(directory / "events"), f".{time.time_ns()}")
+        if purge_step is not None:
+            self.writer.write_event(Event(wall_time=time.time(), step=purge_step,
+                                          session_log=SessionLog(status=SessionLog.START)))
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.write_event(self.event(wall_time=time.time(), step=step, summary=self.summary(tag, value)))
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 class RunLogger:
     """All logs of one seed's run directory.
 
@@ -106,12 +139,7 @@ class RunLogger:
                 self.last_step[kind] = int(float(kept[kind][-1]["step"])) if kept[kind] else -1
         self.tb = None
         if tensorboard:
-            from tensorboardX import SummaryWriter  # imported only when used
-
-            # a file name of its own (tensorboardX names files by the second and opens them for writing),
-            # which sorts after the files of earlier writers, as TensorBoard reads them in name order
-            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=step if rows is not None else None,
-                                    filename_suffix=f".{time.time_ns()}")
+            self.tb = EventFile(run_dir / "tb", purge_step=step if rows is not None else None)
             for kind, rows_of_kind in kept.items():  # the purged step's rows that the checkpoint kept
                 for row in rows_of_kind:
                     if int(float(row["step"])) == step:
@@ -126,7 +154,7 @@ class RunLogger:
     def _tensorboard(self, kind: str, row: dict[str, Any], step: int) -> None:
         if self.tb is not None:
             for tag, value in scalars(kind, row):
-                self.tb.add_scalar(tag, value, step)
+                self.tb.scalar(tag, value, step)
 
     def flush(self) -> None:
         """Write buffered TensorBoard events to disk (at each checkpoint, so that a kill loses none it keeps)."""
