@@ -9,8 +9,10 @@ or still running. For each task and each budget B, every trial that runs to B or
 each seed's noise-free evaluation at step B (the mean of its episodes); over seeds, the mean and the
 interquartile mean with 95% stratified bootstrap intervals (rliable, through ddpgx.stats), the median,
 the worst and the best seed; then, for each reference the CSV holds for the task at B, whether the mean
-over seeds reaches it (the references are means over their own seeds). A trial that has not come to B
-yet is a row that says how far it has come. Environment steps count every step, the random warm-up
+over seeds reaches it (the references are means over their own seeds). A reference that averages
+several evaluations per seed (the CSV's `window_start` before B, as "Our DDPG": 955,000 to 1,000,000)
+is compared with ddpgx's mean over the same evaluations, not with its value at B. A trial that has not
+come to B yet is a row that says how far it has come. Environment steps count every step, the random warm-up
 included, for ddpgx and for the references (the CSV gives each source's own step label beside it).
 
 Writes budgets.md (first, per budget, one table of every setting across the tasks beside the best
@@ -44,13 +46,20 @@ NUMERIC = {"seeds": int, "env_steps": int, "source_axis_step": int, "value": flo
 
 
 def read_references(path: Path) -> list[dict[str, Any]]:
-    """The rows of a references CSV (benchmarks/references/mujoco_ddpg.csv), numbers as numbers."""
+    """The rows of a references CSV (benchmarks/references/mujoco_ddpg.csv), numbers as numbers. Without
+    a `window_start` column every value is one evaluation at its step."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     missing = {"source", "task", "env_version", *NUMERIC} - set(rows[0] if rows else {})
     if missing:
         raise ValueError(f"{path} lacks the column(s) {', '.join(sorted(missing))}: is it a references CSV?")
-    return [{**row, **{k: cast(row[k]) for k, cast in NUMERIC.items()}} for row in rows]
+    return [{**row, **{k: cast(row[k]) for k, cast in NUMERIC.items()},
+             "window_start": int(row.get("window_start") or row["env_steps"])} for row in rows]
+
+
+def window_start(ref: dict[str, Any]) -> int:
+    """The first step of the evaluations the reference averages (its step where it is one evaluation)."""
+    return ref.get("window_start", ref["env_steps"])
 
 
 def task_name(env_id: str) -> str:
@@ -62,15 +71,27 @@ def reference_label(ref: dict[str, Any]) -> str:
     return f"{ref['source']}, {ref['env_version']}, {ref['seeds']} seeds"
 
 
-def values_at(row: dict[str, Any], budget: int) -> list[float] | None:
-    """Each seed's evaluation at exactly `budget` steps, or None unless every seed of the trial has one."""
+def values_at(row: dict[str, Any], budget: int, start: int | None = None) -> list[float] | None:
+    """Each seed's evaluation at exactly `budget` steps, or with `start` its mean over the evaluations from
+    `start` to `budget`; None unless every seed of the trial has been evaluated at `budget`."""
     values = []
     for _, evals in row["curves"]:
-        at = [e["mean_return"] for e in evals if e["step"] == budget]
-        if not at:
+        if not any(e["step"] == budget for e in evals):
             return None
-        values.append(at[0])
+        values.append(float(np.mean([e["mean_return"] for e in evals
+                                     if (budget if start is None else start) <= e["step"] <= budget])))
     return values if len(values) == row["seeds"] else None
+
+
+def compared(row: dict[str, Any], ref: dict[str, Any], budget: int, mean: float) -> dict[str, Any]:
+    """A trial measured at `budget` (`mean` over its seeds) against one reference there: with its own
+    statistic where the reference averages several evaluations (`window` and `ours` then say which)."""
+    start = window_start(ref)
+    window = None
+    if start < budget:
+        mean, window = float(np.mean(values_at(row, budget, start))), [start, budget]
+    return {"source": ref["source"], "value": ref["value"], "reached": mean >= ref["value"],
+            "difference": mean - ref["value"], "window": window, "ours": mean}
 
 
 def status(row: dict[str, Any], budget: int) -> str:
@@ -95,8 +116,7 @@ def budget_table(rows: list[dict[str, Any]], refs: list[dict[str, Any]], budget:
         if key in summaries:
             s = summaries[key]
             entry.update(status="measured", per_seed=measured[key], **s._asdict())
-            entry["references"] = [{"source": ref["source"], "value": ref["value"], "reached": s.mean >= ref["value"],
-                                    "difference": s.mean - ref["value"]} for ref in at]
+            entry["references"] = [compared(r, ref, budget, s.mean) for ref in at]
         else:
             entry.update(status=status(r, budget))
         entries.append(entry)
@@ -137,7 +157,8 @@ def overview(tables: dict[str, Any], budgets: list[int]) -> list[dict[str, Any]]
             for e in table["rows"]:
                 if e["status"] == "measured":
                     cells = rows.setdefault((e["library"], e["preset"], e["setting"]), {})
-                    cells[task] = {"mean": e["mean"], "seeds": e["seeds"], "trial": f"{e['sweep']}/{e['trial']}"}
+                    cells[task] = {"mean": e["mean"], "seeds": e["seeds"], "trial": f"{e['sweep']}/{e['trial']}",
+                                   "references": {m["source"]: m for m in e["references"]}}
         if rows:
             out.append({"budget": budget, "tasks": list(goals), "goals": goals,
                         "rows": [{"library": k[0], "preset": k[1], "setting": k[2], "cells": v}
@@ -147,8 +168,11 @@ def overview(tables: dict[str, Any], budgets: list[int]) -> list[dict[str, Any]]
 
 def overview_lines(views: list[dict[str, Any]]) -> list[str]:
     """The goal's table per budget: a row per setting, a column per task; a mean in bold is at or
-    above the best DDPG reference, one marked + also at or above TD3's curve."""
+    above the best DDPG reference, one marked + also at or above TD3's curve (each compared with its
+    own statistic: a reference that averages several evaluations gets ddpgx's mean over the same ones,
+    shown in brackets)."""
     lines = []
+    windows = set()
     for view in views:
         tasks, goals = view["tasks"], view["goals"]
 
@@ -169,17 +193,24 @@ def overview_lines(views: list[dict[str, Any]]) -> list[str]:
                     cells.append("-")
                     continue
                 text = f"{cell['mean']:.1f}"
-                ddpg, td3 = goals[task]["ddpg"], goals[task]["td3"]
-                if ddpg and cell["mean"] >= ddpg["value"]:
+                ddpg, td3 = (cell["references"][goals[task][kind]["source"]] if goals[task][kind] else None
+                             for kind in ("ddpg", "td3"))
+                if ddpg and ddpg["window"]:
+                    text += f" [{ddpg['ours']:.1f}]"
+                    windows.add((ddpg["source"], *ddpg["window"]))
+                if ddpg and ddpg["reached"]:
                     text = f"**{text}**"
-                if td3 and cell["mean"] >= td3["value"]:
+                if td3 and td3["reached"]:
                     text += " +"
                 cells.append(f"{text} ({cell['seeds']} seed{'s' if cell['seeds'] != 1 else ''})")
             lines.append(f"| {row['preset']} | {row['setting'] or '-'} | {row['library']} | " + " | ".join(cells) + " |")
         lines.append("")
     if lines:
+        brackets = "; ".join(f"{source}, {start:,} to {end:,} steps" for source, start, end in sorted(windows))
         lines = ["Each cell is the mean over the trial's seeds at that step. **Bold**: at or above the best DDPG "
-                 "reference at the same step; +: at or above TD3's curve too.", "", *lines]
+                 "reference at the same step; +: at or above TD3's curve too."
+                 + (f" In brackets: the mean over the evaluations that the best DDPG reference averages ({brackets}), "
+                    "which is what it is compared with." if windows else ""), "", *lines]
     return lines
 
 
@@ -219,8 +250,9 @@ def markdown(tables: dict[str, Any], budgets: list[int]) -> list[str]:
                 if e["status"] != "measured":
                     lines.append(head + f"{e['status']} |" + " |" * (6 + len(refs)))
                     continue
-                marks = "".join(f" {'reached' if m['reached'] else 'not reached'} ({m['difference']:+.1f}) |"
-                                for m in e["references"])
+                marks = "".join(f" {'reached' if m['reached'] else 'not reached'} ({m['difference']:+.1f}"
+                                + (f": {m['ours']:.1f} over {m['window'][0]:,} to {m['window'][1]:,}" if m["window"]
+                                   else "") + ") |" for m in e["references"])
                 lines.append(head + f"{e['mean']:.1f} | [{e['mean_ci'][0]:.1f}, {e['mean_ci'][1]:.1f}] | "
                              f"{e['iqm']:.1f} | [{e['iqm_ci'][0]:.1f}, {e['iqm_ci'][1]:.1f}] | {e['median']:.1f} | "
                              f"{e['worst']:.1f} | {e['best']:.1f} |" + marks)

@@ -283,6 +283,39 @@ def test_overview_puts_each_setting_across_the_tasks_beside_the_best_ddpg_refere
     assert {r["preset"] for r in views[100_000]["rows"]} == {"default"}
 
 
+def test_a_reference_that_averages_several_evaluations_is_compared_with_the_same_mean(sweeps, tmp_path):
+    """As "Our DDPG" (the mean of the evaluations from 955,000 to 1,000,000 steps): the trial's seeds are
+    each averaged over the same window, and that, not the value at the budget, meets the reference."""
+    refs = [{"source": "Window", "algorithm": "DDPG", "task": "HalfCheetah", "env_version": "v1", "seeds": 10,
+             "env_steps": 300_000, "source_axis_step": 300_000, "window_start": 200_000, "value": 2500.0,
+             "statistic": "mean of the evaluations from 200,000 steps"},
+            {"source": "TD3", "algorithm": "TD3", "task": "HalfCheetah", "env_version": "v1", "seeds": 10,
+             "env_steps": 300_000, "source_axis_step": 300_000, "value": 2999.0, "statistic": "mean"}]
+    rows, _ = budgets.sweep_rows(list(sweeps))
+    tables = budgets.task_tables(rows, refs, [300_000])
+    (table,) = tables["HalfCheetah-v5"]["tables"]
+    trial = next(e for e in table["rows"] if e["trial"] == "a_00000")
+    assert trial["mean"] == pytest.approx(3000.0)  # the value at 300,000 would pass 2500
+    window, td3 = trial["references"]
+    # seeds (1500 + 2900) / 2, (1600 + 3100) / 2, (1700 + 3000) / 2
+    assert window["ours"] == pytest.approx(2300.0) and window["window"] == [200_000, 300_000]
+    assert not window["reached"] and window["difference"] == pytest.approx(-200.0)
+    assert td3["window"] is None and td3["reached"] and td3["ours"] == pytest.approx(3000.0)
+    assert "not reached (-200.0: 2300.0 over 200,000 to 300,000) | reached (+1.0) |" in "\n".join(
+        budgets.markdown(tables, [300_000]))
+    text = "\n".join(budgets.overview_lines(budgets.overview(tables, [300_000])))
+    assert "| default | actor_lr=0.001 | ddpgx | 3000.0 [2300.0] + (3 seeds) |" in text
+    assert "In brackets: the mean over the evaluations that the best DDPG reference averages (Window, 200,000 " \
+           "to 300,000 steps)" in text
+    # the CSV's column; a CSV without it holds single evaluations
+    path = tmp_path / "refs.csv"
+    path.write_text("source,task,env_version,seeds,env_steps,source_axis_step,window_start,value\n"
+                    "A,Ant,v1,10,1000000,1000000,955000,564.07\nB,Ant,v3,10,100000,75000,,-313.2\n")
+    assert [r["window_start"] for r in budgets.read_references(path)] == [955_000, 100_000]
+    assert {r["window_start"] for r in budgets.read_references(budgets.REFERENCES)
+            if r["source"].startswith("Our DDPG")} == {955_000}
+
+
 def test_a_trial_past_a_budget_without_an_evaluation_there_says_so(tmp_path):
     trial = {"id": "c_00000", "task": "Hopper-v5", "preset": "default", "seeds": 2, "first_seed": 1,
              "total_steps": 120_000, "evals": {s: curve([60_000, 120_000], [1.0, 2.0]) for s in (1, 2)}}

@@ -10,7 +10,8 @@ Each argument is a clone of the source's repository (a bare one will do: files a
 `git show COMMIT:PATH`, at the commits named below, so the CSV is the same whatever the clone's HEAD).
 One row per (source, task, step); every row says where its value comes from, what statistic it is
 and on which step axis. `env_steps` counts every environment step, the random warm-up included, as
-ddpgx's curves do; `source_axis_step` is the step as the source labels it.
+ddpgx's curves do; `source_axis_step` is the step as the source labels it; `window_start` is the
+first environment step of the evaluations a value averages (its `env_steps` where it is one evaluation).
 
 - Tianshou 0.4.0 DDPG, `test_rew_10seeds.csv` (10 seeds, gym v3): Tianshou's trainer counts its
   steps from 0 after the 25,000 random steps collected before it starts, so its step s is s + 25,000
@@ -41,8 +42,8 @@ SEEDS_OUT = Path(__file__).with_name("tianshou_ddpg_seeds.csv")
 TIANSHOU_SEEDS = 10
 SEED_FIELDS = ("task", "env_version", "env_steps", "source_axis_step", *(f"seed_{i}" for i in range(TIANSHOU_SEEDS)))
 TASKS = ("HalfCheetah", "Hopper", "Walker2d", "Ant")
-FIELDS = ("source", "algorithm", "library", "task", "env_version", "seeds", "env_steps", "source_axis_step", "value",
-          "statistic", "url_or_path", "note")
+FIELDS = ("source", "algorithm", "library", "task", "env_version", "seeds", "env_steps", "source_axis_step",
+          "window_start", "value", "statistic", "url_or_path", "note")
 EVERY = 25_000
 LAST = 1_000_000
 
@@ -69,6 +70,8 @@ def git_show(repo: Path, commit: str, path: str) -> bytes:
 
 
 def row(**values) -> dict:
+    """A row of the CSV; a value of one evaluation by default (`window_start` at its `env_steps`)."""
+    values = {"window_start": values["env_steps"], **values}
     assert set(values) == set(FIELDS), set(FIELDS) ^ set(values)
     return values
 
@@ -134,7 +137,8 @@ def td3(repo: Path) -> list[dict]:
 
 def our_ddpg() -> list[dict]:
     return [row(source="Our DDPG (Fujimoto et al. 2018, Table 2)", algorithm="DDPG", library="sfujim/TD3 OurDDPG.py",
-                task=task, env_version="v1", seeds=10, env_steps=LAST, source_axis_step=LAST, value=value,
+                task=task, env_version="v1", seeds=10, env_steps=LAST, source_axis_step=LAST,
+                window_start=LAST - 45_000, value=value,
                 statistic="mean over 10 seeds of the mean of the last 10 noise-free evaluations "
                           "(955,000 to 1,000,000 steps)",
                 url_or_path="arxiv.org/abs/1802.09477 Table 2, row AHE",
