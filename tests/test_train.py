@@ -181,6 +181,23 @@ def test_multi_seed_resume_across_a_digit_boundary(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_live_tensorboard_reads_the_scalars_within_the_flush_interval(tmp_path, monkeypatch):
+    """Between checkpoints (or in a run without them), events reach the file once FLUSH_SECONDS have passed."""
+    from ddpgx import logging as run_logging
+    from tests.logs import tb_scalars
+
+    monkeypatch.setattr(run_logging, "FLUSH_SECONDS", 3600.0)
+    logger = run_logging.RunLogger(tmp_path, True)
+    try:
+        logger.write("episodes", {"step": 200, "env": 0, "return": -1200.0, "length": 200})
+        assert "train/episode_return" not in tb_scalars(tmp_path)  # buffered, the interval not yet over
+        monkeypatch.setattr(run_logging, "FLUSH_SECONDS", 0.0)
+        logger.write("episodes", {"step": 400, "env": 0, "return": -900.0, "length": 200})
+        assert tb_scalars(tmp_path)["train/episode_return"] == [(200, -1200.0), (400, -900.0)]
+    finally:
+        logger.close()
+
+
 def test_run_directory_layout_and_logs(tmp_path):
     config = small_config(total_steps=600, learning_starts=300, eval_every=300, checkpoint_every=300, keep_checkpoints=1,
                           tensorboard=True)

@@ -30,6 +30,8 @@ COLUMNS = {
 }
 WALL_CLOCK = {"metrics": ("steps_per_s",)}
 """Columns that measure time, not learning: they differ between a resumed and an uninterrupted run."""
+FLUSH_SECONDS = 10.0
+"""The longest a TensorBoard event waits in memory before a live TensorBoard can read it."""
 
 
 class CSVLog:
@@ -107,15 +109,19 @@ class EventFile:
         # a file name of its own (tensorboardX names files by the second and opens them for writing), which
         # sorts after the files of earlier writers, as TensorBoard reads them in name order
         self.writer = EventsWriter(str(directory / "events"), f".{time.time_ns()}")
+        self.flushed = time.monotonic()
         if purge_step is not None:
             self.writer.write_event(Event(wall_time=time.time(), step=purge_step,
                                           session_log=SessionLog(status=SessionLog.START)))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.write_event(self.event(wall_time=time.time(), step=step, summary=self.summary(tag, value)))
+        if time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            self.flush()
 
     def flush(self) -> None:
         self.writer.flush()
+        self.flushed = time.monotonic()
 
     def close(self) -> None:
         self.writer.close()
