@@ -31,7 +31,7 @@ COLUMNS = {
 WALL_CLOCK = {"metrics": ("steps_per_s",)}
 """Columns that measure time, not learning: they differ between a resumed and an uninterrupted run."""
 FLUSH_SECONDS = 10.0
-"""The longest a TensorBoard event waits in memory before a live TensorBoard can read it."""
+"""While events come, the event file is flushed this often, for a live TensorBoard to read them."""
 
 
 class CSVLog:
