@@ -57,11 +57,6 @@ def read_references(path: Path) -> list[dict[str, Any]]:
              "window_start": int(row.get("window_start") or row["env_steps"])} for row in rows]
 
 
-def window_start(ref: dict[str, Any]) -> int:
-    """The first step of the evaluations the reference averages (its step where it is one evaluation)."""
-    return ref.get("window_start", ref["env_steps"])
-
-
 def task_name(env_id: str) -> str:
     """The task without its version (HalfCheetah-v5 -> HalfCheetah), as the references CSV names it."""
     return re.sub(r"-v\d+$", "", env_id)
@@ -86,7 +81,7 @@ def values_at(row: dict[str, Any], budget: int, start: int | None = None) -> lis
 def compared(row: dict[str, Any], ref: dict[str, Any], budget: int, mean: float) -> dict[str, Any]:
     """A trial measured at `budget` (`mean` over its seeds) against one reference there: with its own
     statistic where the reference averages several evaluations (`window` and `ours` then say which)."""
-    start = window_start(ref)
+    start = ref.get("window_start", ref["env_steps"])  # a single evaluation where the row does not say
     window = None
     if start < budget:
         mean, window = float(np.mean(values_at(row, budget, start))), [start, budget]

@@ -180,7 +180,6 @@ def test_multi_seed_resume_across_a_digit_boundary(tmp_path):
         train(None, tmp_path / "run5", resume=True, num_seeds=2)
 
 
-@pytest.mark.slow
 def test_a_live_tensorboard_reads_the_scalars_within_the_flush_interval(tmp_path, monkeypatch):
     """Between checkpoints (or in a run without them), events reach the file once FLUSH_SECONDS have passed."""
     from ddpgx import logging as run_logging
@@ -198,6 +197,7 @@ def test_a_live_tensorboard_reads_the_scalars_within_the_flush_interval(tmp_path
         logger.close()
 
 
+@pytest.mark.slow
 def test_run_directory_layout_and_logs(tmp_path):
     config = small_config(total_steps=600, learning_starts=300, eval_every=300, checkpoint_every=300, keep_checkpoints=1,
                           tensorboard=True)
