@@ -290,6 +290,15 @@ def plot(task: str, rows: list[dict[str, Any]], refs: list[dict[str, Any]], budg
     return finish_figure(plt, fig, [ax], [f"{task}: ddpgx beside the published curves"], out)
 
 
+def shown_path(path: Path) -> str:
+    """`path` as a report names it: relative to the repository where it lies in it, so that no
+    machine's directories end up in committed reports."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT.parent))
+    except ValueError:
+        return str(path)
+
+
 def check_sweep_dirs(sweep_dirs: list[Path]) -> None:
     """Exit with a one-line error unless each directory is a sweep (full or compact)."""
     for sweep_dir in sweep_dirs:
@@ -329,7 +338,8 @@ def main() -> None:
              "Each seed's noise-free evaluation at the budget (the mean of its episodes); over seeds: the mean and the "
              "interquartile mean with 95% stratified bootstrap intervals (rliable), the median, the worst and the best "
              "seed. A reference is reached where the mean over seeds is at or above it (the difference in brackets). "
-             f"References: `{args.references}` (its source, environment version, seeds and statistic per row).", "",
+             f"References: `{shown_path(args.references)}` (its source, environment version, seeds and statistic "
+             "per row).", "",
              *overview_lines(views), *markdown(tables, budgets)]
     args.out.mkdir(parents=True, exist_ok=True)
     for task in tables:

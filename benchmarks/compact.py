@@ -2,11 +2,18 @@
 
     python benchmarks/compact.py SWEEP_DIR OUT_DIR
     python benchmarks/compact.py SWEEP_DIR OUT_DIR --add
+    python benchmarks/compact.py OUT_DIR --drop TRIAL [TRIAL ...]
 
 The second form adds the trials of SWEEP_DIR to OUT_DIR, the compact form of a sweep of the same
 trials made elsewhere (the same spec, or one that grew by variants, seeds, tasks or presets; `ddpgx
 sweep SPEC --skip-finished OUT_DIR` runs the trials it had not finished): where both hold a trial of
 the same task, variant and seeds, the one that went further stays.
+
+The third form takes unfinished trials out of OUT_DIR for good: trials that will not go on because
+their checkpoints went away with the machine that ran them, and whose seeds run again from step 0
+elsewhere. A trial that has just begun would otherwise hold back every budget of its task in the
+reports, which wait for each begun seed. Their records move to dropped.json, and adding a part
+that holds them again leaves them out.
 
 A sweep keeps a run directory per trial (and a directory per seed in it: configs, every evaluation,
 training episodes, metrics, checkpoints). The reports need far less, and the compact form keeps
@@ -47,6 +54,7 @@ from ddpgx.sweeps import Spec, same_trials, trial_key, trial_rows
 
 CURVES = "curves.csv"
 CONFIGS = "configs.json"
+DROPPED = "dropped.json"
 COPIED = ("spec.json", "host.json", "results.md", "results.csv", "curves.png")
 CURVE_KEYS = ("trial", "task", "preset", "setting", "seed", "step", "mean_return")
 BUDGET_FIELDS = {"seed", "total_steps", "eval_every", "checkpoint_every", "keep_checkpoints", "tensorboard",
@@ -184,27 +192,71 @@ def add(sweep_dir: Path, out_dir: Path) -> tuple[int, int]:
                           f"trial, the trainable or a task's fields): only sweeps of the same trials join (nothing "
                           f"was written)")
     kept: dict[str, tuple[dict[str, Any], Path]] = {}
-    old, new = trials(out_dir), trials(sweep_dir)
+    old, dropped = trials(out_dir), _dropped(out_dir)
+    new = [row for row in trials(sweep_dir) if row["trial"] not in dropped]
     for row, source in [(r, out_dir) for r in old] + [(r, sweep_dir) for r in new]:
         key = trial_key(row["task"], row["preset"], row.get("params", {}), row["first_seed"])
         if key not in kept or row["step"] >= kept[key][0]["step"]:
             kept[key] = (row, source)
-    staging = out_dir.with_name(out_dir.name + ".adding")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    for path in out_dir.glob("host*.json"):
-        shutil.copy2(path, staging / path.name)
+    staging = _staging(out_dir, "adding")
     shutil.copy2(sweep_dir / "spec.json", staging / "spec.json")  # the newer spec: it may have grown
     known = [p.read_bytes() for p in staging.glob("host*.json")]
     if (sweep_dir / "host.json").exists() and (sweep_dir / "host.json").read_bytes() not in known:  # a new part
         part = 1 + len(list(staging.glob("host-*.json")))
         shutil.copy2(sweep_dir / "host.json", staging / f"host-{part}.json")
     written = _write_trials(staging, sorted(kept.values(), key=lambda item: item[0]["trial"]))
+    _swap_in(staging, out_dir)
+    return written, sum(source == sweep_dir for _, source in kept.values())
+
+
+def drop(out_dir: Path, names: list[str]) -> int:
+    """Take the unfinished trials `names` out of `out_dir` (a compact form) for good: their records
+    go to dropped.json (with the step each had reached), and `add` leaves them out from then on.
+    Refuses, changing nothing, a name that is not a trial there and a trial that has finished.
+    Returns the evaluation rows kept."""
+    out_dir = Path(out_dir)
+    if not is_compact(out_dir):
+        raise ConfigError(f"{out_dir} is not the compact form of a sweep: give a directory `compact.py` wrote")
+    rows = {row["trial"]: row for row in trials(out_dir)}
+    for name in names:
+        if name not in rows:
+            raise ConfigError(f"{out_dir} has no trial {name!r}: give one of {', '.join(rows)} (nothing was changed)")
+        if rows[name]["step"] >= rows[name]["total_steps"]:
+            raise ConfigError(f"trial {name} has finished ({rows[name]['step']:,} steps): only unfinished trials "
+                              f"are dropped (nothing was changed)")
+    dropped = _dropped(out_dir)
+    for name in names:
+        record = json.loads((out_dir / "trials" / f"{name}.json").read_text())
+        dropped[name] = {**record, "reached_step": rows[name]["step"]}
+    staging = _staging(out_dir, "dropping")
+    shutil.copy2(out_dir / "spec.json", staging / "spec.json")
+    (staging / DROPPED).write_text(json.dumps(dropped, indent=2) + "\n")
+    written = _write_trials(staging, [(row, out_dir) for name, row in rows.items() if name not in dropped])
+    _swap_in(staging, out_dir)
+    return written
+
+
+def _dropped(out_dir: Path) -> dict[str, dict]:
+    path = Path(out_dir) / DROPPED
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _staging(out_dir: Path, what: str) -> Path:
+    """A new directory beside `out_dir` with its host*.json and dropped.json, to be filled and swapped in."""
+    staging = out_dir.with_name(f"{out_dir.name}.{what}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    for path in [*out_dir.glob("host*.json"), out_dir / DROPPED]:
+        if path.exists():
+            shutil.copy2(path, staging / path.name)
+    return staging
+
+
+def _swap_in(staging: Path, out_dir: Path) -> None:
     replaced = out_dir.with_name(out_dir.name + ".replaced")
     out_dir.rename(replaced)
     staging.rename(out_dir)
     shutil.rmtree(replaced)
-    return written, sum(source == sweep_dir for _, source in kept.values())
 
 
 def hosts(sweep_dir: Path) -> dict[str, dict]:
@@ -252,12 +304,21 @@ def _cell(value: float) -> int | str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sweep_dir", type=Path)
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR")
+    parser.add_argument("out_dir", type=Path, nargs="?", metavar="OUT_DIR")
     parser.add_argument("--add", action="store_true",
                         help="add the trials to OUT_DIR, the compact form of a sweep of the same spec")
+    parser.add_argument("--drop", nargs="+", metavar="TRIAL",
+                        help="take these unfinished trials out of the compact form given as the one directory")
     args = parser.parse_args()
+    if (args.drop is None) == (args.out_dir is None):
+        parser.error("give SWEEP_DIR OUT_DIR (with --add or not), or one compact directory with --drop")
     try:
+        if args.drop:
+            written = drop(args.sweep_dir, args.drop)
+            print(f"wrote {args.sweep_dir}: {written:,} evaluations of {len(trials(args.sweep_dir))} trials, "
+                  f"{', '.join(args.drop)} dropped")
+            return
         if args.add:
             written, added = add(args.sweep_dir, args.out_dir)
         else:

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from budgets import check_sweep_dirs, sweep_rows, task_name
+from budgets import check_sweep_dirs, shown_path, sweep_rows, task_name
 from compact import curve_arrays
 from host import machine
 from report import _provenance
@@ -215,7 +215,7 @@ def main() -> None:
                               else (SOURCE, read_seeds(args.seeds_csv)))
     except (OSError, ValueError) as error:
         sys.exit(f"error: cannot read the per-seed references: {error}")
-    origin = f"the sweep `{args.against}`" if args.against else f"`{args.seeds_csv}`"
+    origin = f"the sweep `{shown_path(args.against)}`" if args.against else f"`{shown_path(args.seeds_csv)}`"
     rows, hosts = sweep_rows(args.sweeps)
     rows = [r for r in rows if task_name(r["task"]) in references]
     if not rows:

@@ -199,6 +199,40 @@ def test_a_part_of_the_sweep_run_elsewhere_joins_its_compact_form(tmp_path):
     assert sorted((p.name, p.read_bytes()) for p in out.rglob("*") if p.is_file()) == before  # nothing was lost
 
 
+def test_a_trial_that_will_not_go_on_is_dropped_for_good_and_a_finished_one_is_refused(tmp_path):
+    """Seed 2 began on a machine that went away (2 of 3 evaluations) and runs again elsewhere: dropped,
+    it leaves the compact form with its record in dropped.json, and adding that machine's part again
+    does not bring it back. A finished trial or an unknown name is refused, and nothing changes."""
+    from ddpgx.sweeps import load_spec
+
+    spec = load_spec({"name": "screen", "tasks": {"HalfCheetah-v5": {"total_steps": 300_000}}, "seeds": 1,
+                      "first_seed": [1, 2], "config": {"eval_every": 5_000}})
+    here = {"task": "HalfCheetah-v5", "preset": "default", "seeds": 1, "total_steps": 300_000}
+    gone = write_sweep(tmp_path / "gone", "screen", [
+        {**here, "id": "p_00000", "first_seed": 1, "evals": {1: curve(STEPS, [1.0, 2.0, 3.0])}},
+        {**here, "id": "p_00001", "first_seed": 2, "evals": {2: curve(STEPS[:2], [10.0, 20.0])}}])
+    (gone / "spec.json").write_text(json.dumps(spec.to_json()))
+    out = tmp_path / "compact" / "screen"
+    compact.compact(gone, out)
+    assert [r["step"] for r in compact.trials(out)] == [STEPS[-1], STEPS[1]]
+    before = sorted((p.name, p.read_bytes()) for p in out.rglob("*") if p.is_file())
+    for names, message in ((["p_00000"], "has finished"), (["p_00001", "p_00009"], "has no trial 'p_00009'")):
+        with pytest.raises(ConfigError, match=message):
+            compact.drop(out, names)
+    assert sorted((p.name, p.read_bytes()) for p in out.rglob("*") if p.is_file()) == before
+
+    assert compact.drop(out, ["p_00001"]) == 3
+    assert [r["trial"] for r in compact.trials(out)] == ["p_00000"]
+    record = json.loads((out / "dropped.json").read_text())["p_00001"]
+    assert (record["first_seed"], record["reached_step"]) == (2, STEPS[1])
+    assert compact.add(gone, out) == (3, 1)  # p_00000 again (level: the added one), p_00001 left out
+    assert [r["trial"] for r in compact.trials(out)] == ["p_00000"]
+    assert "p_00001" in json.loads((out / "dropped.json").read_text())
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "compact.py"), str(out), "--drop", "p_00000"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and done.stderr.strip().splitlines()[-1].startswith("error: trial p_00000 has finished")
+
+
 @pytest.mark.slow
 def test_report_from_the_compact_form_equals_the_report_from_the_full_one(sweeps, tmp_path):
     full = sweeps[0]
@@ -336,6 +370,8 @@ def test_budgets_report_writes_tables_and_pictures_for_a_running_sweep(sweeps, r
     assert "| 3100.0 | not reached (-1.0) | reached (+500.0) |\n" in text
     assert "| extended | - | ddpgx | 3 | not reached yet: step 200,000 of 1,000,000; 2 of 3 seeds evaluated |" in text
     assert "Not run to 1,000,000 steps: done/a_00000 (300,000)." in text
+    assert f"References: `{references}`" in text  # outside the repository: as given
+    assert budgets.shown_path(budgets.REFERENCES) == "benchmarks/references/mujoco_ddpg.csv"  # no machine's path
     saved = json.loads((out / "budgets.json").read_text())
     assert saved["budgets"] == [100_000, 300_000, 1_000_000]
     for task in ("HalfCheetah-v5", "Hopper-v5"):
