@@ -162,20 +162,29 @@ def test_compact_command_line_names_the_problem(tmp_path):
                                                    "`ddpgx sweep` wrote"
 
 
+SPLIT_SCREEN = {"name": "screen", "tasks": {"HalfCheetah-v5": {"total_steps": 300_000}}, "seeds": 1,
+                "first_seed": [1, 2], "config": {"eval_every": 5_000}}
+"""A spec whose two seeds are one trial each."""
+HERE = {"task": "HalfCheetah-v5", "preset": "default", "seeds": 1, "total_steps": 300_000}
+
+
+def split_screen(root: Path, name: str) -> Path:
+    """A sweep of SPLIT_SCREEN that finished seed 1 and stopped seed 2 after 2 of 3 evaluations."""
+    return write_sweep(root, name, [
+        {**HERE, "id": "p_00000", "first_seed": 1, "evals": {1: curve(STEPS, [1.0, 2.0, 3.0])}},
+        {**HERE, "id": "p_00001", "first_seed": 2, "evals": {2: curve(STEPS[:2], [10.0, 20.0])}}])
+
+
 def test_a_part_of_the_sweep_run_elsewhere_joins_its_compact_form(tmp_path):
     """One spec, seeds split over two trials: the first machine finished seed 1 and stopped seed 2 at
     200,000 steps; the second ran seed 2 again to the end. The compact form then holds seed 1 from
     the first and seed 2 from the second, read as one trial of two seeds, with both machines."""
     from ddpgx.sweeps import load_spec
 
-    spec = load_spec({"name": "screen", "tasks": {"HalfCheetah-v5": {"total_steps": 300_000}}, "seeds": 1,
-                      "first_seed": [1, 2], "config": {"eval_every": 5_000}})
-    here = {"task": "HalfCheetah-v5", "preset": "default", "seeds": 1, "total_steps": 300_000}
-    first = write_sweep(tmp_path / "one", "screen", [
-        {**here, "id": "p_00000", "first_seed": 1, "evals": {1: curve(STEPS, [1.0, 2.0, 3.0])}},
-        {**here, "id": "p_00001", "first_seed": 2, "evals": {2: curve(STEPS[:2], [10.0, 20.0])}}])
+    spec = load_spec(SPLIT_SCREEN)
+    first = split_screen(tmp_path / "one", "screen")
     second = write_sweep(tmp_path / "two", "screen", [
-        {**here, "id": "q_00000", "first_seed": 2, "evals": {2: curve(STEPS, [5.0, 6.0, 7.0])}}])
+        {**HERE, "id": "q_00000", "first_seed": 2, "evals": {2: curve(STEPS, [5.0, 6.0, 7.0])}}])
     for sweep, cpu in ((first, "machine one"), (second, "machine two")):
         (sweep / "spec.json").write_text(json.dumps(spec.to_json()))
         (sweep / "host.json").write_text(json.dumps({"cpu": cpu, "date": "2026-12-06T00:00:00"}))
@@ -205,12 +214,8 @@ def test_a_trial_that_will_not_go_on_is_dropped_for_good_and_a_finished_one_is_r
     does not bring it back. A finished trial or an unknown name is refused, and nothing changes."""
     from ddpgx.sweeps import load_spec
 
-    spec = load_spec({"name": "screen", "tasks": {"HalfCheetah-v5": {"total_steps": 300_000}}, "seeds": 1,
-                      "first_seed": [1, 2], "config": {"eval_every": 5_000}})
-    here = {"task": "HalfCheetah-v5", "preset": "default", "seeds": 1, "total_steps": 300_000}
-    gone = write_sweep(tmp_path / "gone", "screen", [
-        {**here, "id": "p_00000", "first_seed": 1, "evals": {1: curve(STEPS, [1.0, 2.0, 3.0])}},
-        {**here, "id": "p_00001", "first_seed": 2, "evals": {2: curve(STEPS[:2], [10.0, 20.0])}}])
+    spec = load_spec(SPLIT_SCREEN)
+    gone = split_screen(tmp_path / "gone", "screen")
     (gone / "spec.json").write_text(json.dumps(spec.to_json()))
     out = tmp_path / "compact" / "screen"
     compact.compact(gone, out)
