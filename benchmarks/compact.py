@@ -229,7 +229,9 @@ def drop(out_dir: Path, names: list[str]) -> int:
         record = json.loads((out_dir / "trials" / f"{name}.json").read_text())
         dropped[name] = {**record, "reached_step": rows[name]["step"]}
     staging = _staging(out_dir, "dropping")
-    shutil.copy2(out_dir / "spec.json", staging / "spec.json")
+    for name in COPIED:  # the sweep's own report stays as it was: it says what that sweep ran
+        if (out_dir / name).exists():
+            shutil.copy2(out_dir / name, staging / name)
     (staging / DROPPED).write_text(json.dumps(dropped, indent=2) + "\n")
     written = _write_trials(staging, [(row, out_dir) for name, row in rows.items() if name not in dropped])
     _swap_in(staging, out_dir)

@@ -226,7 +226,9 @@ def test_a_trial_that_will_not_go_on_is_dropped_for_good_and_a_finished_one_is_r
             compact.drop(out, names)
     assert sorted((p.name, p.read_bytes()) for p in out.rglob("*") if p.is_file()) == before
 
+    (out / "results.md").write_text("the sweep's own report\n")
     assert compact.drop(out, ["p_00001"]) == 3
+    assert (out / "results.md").read_text() == "the sweep's own report\n"
     assert [r["trial"] for r in compact.trials(out)] == ["p_00000"]
     record = json.loads((out / "dropped.json").read_text())["p_00001"]
     assert (record["first_seed"], record["reached_step"]) == (2, STEPS[1])
