@@ -15,8 +15,9 @@ is compared with ddpgx's mean over the same evaluations, not with its value at B
 come to B yet is a row that says how far it has come. Environment steps count every step, the random warm-up
 included, for ddpgx and for the references (the CSV gives each source's own step label beside it).
 
-Writes budgets.md (first, per budget, one table of every setting across the tasks beside the best
-DDPG reference and TD3's curve; then the tables per task), budgets.json and budgets_<task>.png (the
+Writes budgets.md (first, per budget, one table of every setting's mean across the tasks beside the best
+DDPG reference and TD3's curve; then one table, task by task and budget by budget, of every setting's
+statistics over seeds beside those two; then the tables per task with every reference), budgets.json and budgets_<task>.png (the
 trials' learning curves with the reference curves and points drawn on them) to --out.
 """
 
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parent
 REFERENCES = ROOT / "references" / "mujoco_ddpg.csv"
 BUDGETS = (100_000, 300_000, 1_000_000)
 NUMERIC = {"seeds": int, "env_steps": int, "source_axis_step": int, "value": float}
+STATISTICS = ("seeds", "mean", "mean_ci", "iqm", "iqm_ci", "median", "worst", "best")
 
 
 def read_references(path: Path) -> list[dict[str, Any]]:
@@ -152,7 +154,7 @@ def overview(tables: dict[str, Any], budgets: list[int]) -> list[dict[str, Any]]
             for e in table["rows"]:
                 if e["status"] == "measured":
                     cells = rows.setdefault((e["library"], e["preset"], e["setting"]), {})
-                    cells[task] = {"mean": e["mean"], "seeds": e["seeds"], "trial": f"{e['sweep']}/{e['trial']}",
+                    cells[task] = {**{k: e[k] for k in STATISTICS}, "trial": f"{e['sweep']}/{e['trial']}",
                                    "references": {m["source"]: m for m in e["references"]}}
         if rows:
             out.append({"budget": budget, "tasks": list(goals), "goals": goals,
@@ -209,6 +211,46 @@ def overview_lines(views: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def verdict(m: dict[str, Any]) -> str:
+    """A trial against one reference (`compared`): reached or not, by how much, and with which mean
+    where the reference averages several evaluations."""
+    window = f": {m['ours']:.1f} over {m['window'][0]:,} to {m['window'][1]:,}" if m["window"] else ""
+    return f"{'reached' if m['reached'] else 'not reached'} ({m['difference']:+.1f}{window})"
+
+
+def statistics_cells(s: dict[str, Any]) -> str:
+    """mean | 95% CI | IQM | 95% CI | median | worst | best, as the tables show them."""
+    return (f"{s['mean']:.1f} | [{s['mean_ci'][0]:.1f}, {s['mean_ci'][1]:.1f}] | {s['iqm']:.1f} | "
+            f"[{s['iqm_ci'][0]:.1f}, {s['iqm_ci'][1]:.1f}] | {s['median']:.1f} | {s['worst']:.1f} | {s['best']:.1f} |")
+
+
+def goal_lines(views: list[dict[str, Any]]) -> list[str]:
+    """The goal's evidence in one table: per task and budget, every setting measured there with its
+    statistics over seeds, beside the best DDPG reference and TD3's curve and whether it reaches them."""
+    tasks = list(dict.fromkeys(task for view in views for task in view["tasks"]))
+    lines = []
+    for task in tasks:
+        for view in views:
+            goals = view["goals"].get(task)
+            for row in view["rows"]:
+                cell = row["cells"].get(task)
+                if goals is None or cell is None:
+                    continue
+                refs = []
+                for kind in ("ddpg", "td3"):
+                    ref = goals[kind]
+                    refs.append(f"{ref['value']:.1f} ({ref['source']}, {ref['env_version']}): "
+                                f"{verdict(cell['references'][ref['source']])}" if ref else "-")
+                lines.append(f"| {task} | {view['budget']:,} | {row['preset']} | {row['setting'] or '-'} | "
+                             f"{row['library']} | {cell['seeds']} | " + statistics_cells(cell) + "".join(
+                                 f" {r} |" for r in refs))
+    if not lines:
+        return []
+    return ["### Task by task, at each budget", "",
+            "| task | steps | preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best "
+            "| best DDPG reference | TD3's curve |", "| --- " * 15 + "|", *lines, ""]
+
+
 def reference_lines(refs: list[dict[str, Any]], budgets: list[int]) -> list[str]:
     """The references of one task at the budgets: a row per source."""
     sources = list(dict.fromkeys(r["source"] for r in refs if r["env_steps"] in budgets))
@@ -245,12 +287,7 @@ def markdown(tables: dict[str, Any], budgets: list[int]) -> list[str]:
                 if e["status"] != "measured":
                     lines.append(head + f"{e['status']} |" + " |" * (6 + len(refs)))
                     continue
-                marks = "".join(f" {'reached' if m['reached'] else 'not reached'} ({m['difference']:+.1f}"
-                                + (f": {m['ours']:.1f} over {m['window'][0]:,} to {m['window'][1]:,}" if m["window"]
-                                   else "") + ") |" for m in e["references"])
-                lines.append(head + f"{e['mean']:.1f} | [{e['mean_ci'][0]:.1f}, {e['mean_ci'][1]:.1f}] | "
-                             f"{e['iqm']:.1f} | [{e['iqm_ci'][0]:.1f}, {e['iqm_ci'][1]:.1f}] | {e['median']:.1f} | "
-                             f"{e['worst']:.1f} | {e['best']:.1f} |" + marks)
+                lines.append(head + statistics_cells(e) + "".join(f" {verdict(m)} |" for m in e["references"]))
             lines.append("")
         for s in t["short"]:
             lines.append(f"Not run to {s['budget']:,} steps: {', '.join(s['trials'])}.  ")
@@ -340,7 +377,7 @@ def main() -> None:
              "seed. A reference is reached where the mean over seeds is at or above it (the difference in brackets). "
              f"References: `{shown_path(args.references)}` (its source, environment version, seeds and statistic "
              "per row).", "",
-             *overview_lines(views), *markdown(tables, budgets)]
+             *overview_lines(views), *goal_lines(views), *markdown(tables, budgets)]
     args.out.mkdir(parents=True, exist_ok=True)
     for task in tables:
         plot(task, [r for r in rows if r["task"] == task], tables[task]["references"], budgets,

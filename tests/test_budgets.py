@@ -324,6 +324,33 @@ def test_overview_puts_each_setting_across_the_tasks_beside_the_best_ddpg_refere
     assert {r["preset"] for r in views[100_000]["rows"]} == {"default"}
 
 
+def test_goal_table_gives_each_task_and_budget_its_statistics_beside_the_best_ddpg_reference_and_td3(sweeps):
+    refs = [{"source": s, "algorithm": a, "task": t, "env_version": "v3", "seeds": 10, "env_steps": n,
+             "source_axis_step": n, "value": v}
+            for s, a, t, n, v in [("Lib A", "DDPG", "HalfCheetah", 300_000, 2900.0),
+                                  ("Lib B", "DDPG", "HalfCheetah", 300_000, 3001.0),
+                                  ("TD3", "TD3", "HalfCheetah", 300_000, 2000.0),
+                                  ("Lib A", "DDPG", "Hopper", 100_000, 301.0)]]
+    rows, _ = budgets.sweep_rows(list(sweeps))
+    tables = budgets.task_tables(rows, refs, [100_000, 300_000])
+    lines = budgets.goal_lines(budgets.overview(tables, [100_000, 300_000]))
+    body = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
+    # task by task, then budget; the running trial has no value anywhere yet (2 of its 3 seeds at
+    # 100,000)
+    assert [line.split(" | ")[:3] for line in body] == [["| HalfCheetah-v5", "100,000", "default"],
+                                                        ["| HalfCheetah-v5", "300,000", "default"],
+                                                        ["| Hopper-v5", "100,000", "default"],
+                                                        ["| Hopper-v5", "300,000", "default"]]
+    _, cheetah, hopper, _ = body
+    assert body[0].endswith("| 900.0 | 1100.0 | - | - |")  # no reference at that step: nothing to meet
+    # seeds 2900, 3100, 3000: below the best DDPG reference (Lib B's, not Lib A's), above TD3
+    assert cheetah.startswith("| HalfCheetah-v5 | 300,000 | default | actor_lr=0.001 | ddpgx | 3 | 3000.0 | [")
+    assert cheetah.endswith("| 3000.0 | 2900.0 | 3100.0 | 3001.0 (Lib B, v3): not reached (-1.0) | "
+                            "2000.0 (TD3, v3): reached (+1000.0) |")
+    assert hopper.endswith("| 300.0 | 300.0 | 300.0 | 301.0 (Lib A, v3): not reached (-1.0) | - |")
+    assert budgets.goal_lines([]) == []
+
+
 def test_a_reference_that_averages_several_evaluations_is_compared_with_the_same_mean(sweeps, tmp_path):
     """As "Our DDPG" (the mean of the evaluations from 955,000 to 1,000,000 steps): the trial's seeds are
     each averaged over the same window, and that, not the value at the budget, meets the reference."""
