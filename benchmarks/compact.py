@@ -26,7 +26,11 @@ only that:
     trials/<trial>.json             each trial's task, preset, fields and seeds, as the sweep wrote them
     configs.json                    each trial's full Config (its first seed's), by trial
     curves.csv                      every evaluation of every seed: trial, task, preset, setting, seed,
-                                    step, mean_return and the other columns of eval.csv
+                                    step, mean_return and the other columns of eval.csv; and the
+                                    training at that step: the critic's mean value and the losses
+                                    (train_q, train_critic_loss, train_actor_loss, from metrics.csv)
+                                    and the training episodes since the evaluation before
+                                    (train_episodes, train_return_sum, train_length_sum)
 
 `trials(sweep_dir)` reads a sweep in either form, so the reports (report.py, budgets.py, repro.py)
 take compact and full directories alike; `pool_seed_blocks` joins the trials that a list of first
@@ -57,6 +61,8 @@ CONFIGS = "configs.json"
 DROPPED = "dropped.json"
 COPIED = ("spec.json", "host.json", "results.md", "results.csv", "curves.png")
 CURVE_KEYS = ("trial", "task", "preset", "setting", "seed", "step", "mean_return")
+TRAINING_METRICS = ("q", "critic_loss", "actor_loss")
+"""The columns of a run's metrics.csv that the compact form keeps at each evaluation step."""
 BUDGET_FIELDS = {"seed", "total_steps", "eval_every", "checkpoint_every", "keep_checkpoints", "tensorboard",
                  "eval_episodes", "log_every"}
 
@@ -119,8 +125,8 @@ def _full_trials(sweep_dir: Path) -> list[dict[str, Any]]:
         config, num_seeds = find_run(row["run_dir"])
         several = max(num_seeds, row.get("seeds", 1)) > 1  # as trial_rows tells the layouts apart
         dirs = seed_dirs(row["run_dir"]) if several else {config.seed: row["run_dir"]}
-        curves = [(seed, [_numbers(e) for e in read_csv(d / "eval.csv")]) for seed, d in dirs.items()
-                  if (d / "eval.csv").exists()]
+        curves = [(seed, _with_training([_numbers(e) for e in read_csv(d / "eval.csv")], d))
+                  for seed, d in dirs.items() if (d / "eval.csv").exists()]
         keep = {k: v for k, v in row.items() if k not in ("returns", "final_returns", "step", "total_steps")}
         rows.append({**keep, "config": config, "several": several, "curves": [c for c in curves if c[1]]})
     return rows
@@ -142,6 +148,32 @@ def _compact_trials(sweep_dir: Path) -> list[dict[str, Any]]:
         curves = [(seed, sorted(per_seed[seed], key=lambda e: e["step"])) for seed in sorted(per_seed)]
         rows.append({**trial, "config": config, "several": trial.get("seeds", 1) > 1, "curves": curves})
     return rows
+
+
+def _with_training(evals: list[dict[str, float]], run_dir: Path) -> list[dict[str, float]]:
+    """Each evaluation with the training at its step: `train_` and the columns of TRAINING_METRICS
+    from metrics.csv at that step, and of the training episodes that ended since the evaluation
+    before, how many (`train_episodes`), their summed return and their summed length
+    (`train_return_sum`, `train_length_sum`: their ratio is the reward per step)."""
+    metrics = {int(float(m["step"])): m for m in read_csv(run_dir / "metrics.csv")} \
+        if (run_dir / "metrics.csv").exists() else {}
+    episodes = read_csv(run_dir / "episodes.csv") if (run_dir / "episodes.csv").exists() else []
+    ends = [int(float(x["step"])) for x in episodes]
+    order = np.argsort(ends, kind="stable")
+    ends_sorted = np.asarray(ends)[order] if ends else np.zeros(0, dtype=int)
+    returns = np.asarray([float(episodes[i]["return"]) for i in order])
+    lengths = np.asarray([float(episodes[i]["length"]) for i in order])
+    previous = 0
+    for e in evals:
+        step = int(e["step"])
+        row = metrics.get(step, {})
+        e.update({f"train_{k}": float(row[k]) for k in TRAINING_METRICS if row.get(k) not in ("", None)})
+        if episodes:
+            window = slice(*np.searchsorted(ends_sorted, [previous, step], side="right"))
+            e.update(train_episodes=float(len(returns[window])), train_return_sum=float(returns[window].sum()),
+                     train_length_sum=float(lengths[window].sum()))
+        previous = step
+    return evals
 
 
 def _numbers(row: dict[str, str]) -> dict[str, float]:

@@ -141,6 +141,39 @@ def test_compact_curves_csv_has_every_evaluation_with_its_setting_and_extra_colu
     assert configs["a_00000"]["actor_lr"] == 1e-3 and configs["a_00001"]["seed"] == 4
 
 
+def test_compact_keeps_the_training_at_each_evaluation(tmp_path):
+    """The critic's mean value and losses at each evaluation step (metrics.csv), and the training
+    episodes that ended since the evaluation before (episodes.csv): what says whether a critic's
+    values run away from its returns, kept where the run directories are not."""
+    full = write_sweep(tmp_path / "full", "probe", [
+        {"id": "p_00000", "task": "Ant-v5", "preset": "default", "seeds": 1, "first_seed": 3,
+         "total_steps": 15_000, "evals": {3: curve([5_000, 10_000, 15_000], [-50.0, -40.0, -30.0])}}])
+    run = full / "runs" / "p_00000"
+    with open(run / "metrics.csv", "w") as f:  # as the loop logs it: every 1,000 steps, no losses before learning
+        f.write("step,critic_loss,actor_loss,q,recent_return,episodes,steps_per_s\n")
+        for step in range(1_000, 16_000, 1_000):
+            losses = (f"{step / 1e3},-{step / 1e2},{step / 1e2}" if step >= 10_000 else ",,")
+            f.write(f"{step},{losses},-20.0,3,250.0\n")
+    with open(run / "episodes.csv", "w") as f:  # out of order, as several environments end them
+        f.write("step,env,return,length,success\n4000,0,-8.0,4000,\n5000,1,-2.0,1000,\n"
+                "9000,0,-6.0,3000,\n5001,1,-1.0,1,\n14000,0,-3.0,2000,\n")
+    out = tmp_path / "compact"
+    compact.compact(full, out)
+    rows = [{k: v for k, v in r.items() if k.startswith("train_") or k == "step"}
+            for r in csv.DictReader(open(out / "curves.csv"))]
+    assert rows == [
+        {"step": "5000", "train_q": "", "train_critic_loss": "", "train_actor_loss": "", "train_episodes": "2",
+         "train_return_sum": "-10", "train_length_sum": "5000"},
+        {"step": "10000", "train_q": "100", "train_critic_loss": "10", "train_actor_loss": "-100",
+         "train_episodes": "2", "train_return_sum": "-7", "train_length_sum": "3001"},
+        {"step": "15000", "train_q": "150", "train_critic_loss": "15", "train_actor_loss": "-150",
+         "train_episodes": "1", "train_return_sum": "-3", "train_length_sum": "2000"}]
+    # the compact form reads back as the full one, and a compact form of it keeps the columns
+    assert compact.trials(out)[0]["curves"] == compact.trials(full)[0]["curves"]
+    compact.compact(out, tmp_path / "again")
+    assert (tmp_path / "again" / "curves.csv").read_text() == (out / "curves.csv").read_text()
+
+
 def test_compact_refuses_a_used_or_same_directory_and_a_non_sweep(sweeps, tmp_path):
     used = tmp_path / "used"
     used.mkdir()
