@@ -15,10 +15,11 @@ is compared with ddpgx's mean over the same evaluations, not with its value at B
 come to B yet is a row that says how far it has come. Environment steps count every step, the random warm-up
 included, for ddpgx and for the references (the CSV gives each source's own step label beside it).
 
-Writes budgets.md (first, per budget, one table of every setting's mean across the tasks beside the best
-DDPG reference and TD3's curve; then one table, task by task and budget by budget, of every setting's
-statistics over seeds beside those two; then the tables per task with every reference), budgets.json and budgets_<task>.png (the
-trials' learning curves with the reference curves and points drawn on them) to --out.
+Writes budgets.md (first, per budget, one table of every setting's mean across the tasks beside the
+best DDPG reference and TD3's curve; then one table, task by task and budget by budget, of every
+setting's statistics over seeds beside those two; then the tables per task with every reference),
+budgets.json and budgets_<task>.png (the trials' learning curves with the reference curves and
+points drawn on them) to --out.
 """
 
 from __future__ import annotations
@@ -247,8 +248,8 @@ def goal_lines(views: list[dict[str, Any]]) -> list[str]:
     if not lines:
         return []
     return ["### Task by task, at each budget", "",
-            "| task | steps | preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst | best "
-            "| best DDPG reference | TD3's curve |", "| --- " * 15 + "|", *lines, ""]
+            "| task | steps | preset | setting | library | seeds | mean | 95% CI | IQM | 95% CI | median | worst "
+            "| best | best DDPG reference | TD3's curve |", "| --- " * 15 + "|", *lines, ""]
 
 
 def reference_lines(refs: list[dict[str, Any]], budgets: list[int]) -> list[str]:
