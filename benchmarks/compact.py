@@ -157,19 +157,16 @@ def _with_training(evals: list[dict[str, float]], run_dir: Path) -> list[dict[st
     (`train_return_sum`, `train_length_sum`: their ratio is the reward per step)."""
     metrics = {int(float(m["step"])): m for m in read_csv(run_dir / "metrics.csv")} \
         if (run_dir / "metrics.csv").exists() else {}
-    episodes = read_csv(run_dir / "episodes.csv") if (run_dir / "episodes.csv").exists() else []
-    ends = [int(float(x["step"])) for x in episodes]
-    order = np.argsort(ends, kind="stable")
-    ends_sorted = np.asarray(ends)[order] if ends else np.zeros(0, dtype=int)
-    returns = np.asarray([float(episodes[i]["return"]) for i in order])
-    lengths = np.asarray([float(episodes[i]["length"]) for i in order])
+    episodes = sorted(((int(float(x["step"])), float(x["return"]), float(x["length"]))
+                       for x in read_csv(run_dir / "episodes.csv")) if (run_dir / "episodes.csv").exists() else [])
+    ends, returns, lengths = (np.asarray(column) for column in zip(*episodes)) if episodes else ((), (), ())
     previous = 0
     for e in evals:
         step = int(e["step"])
         row = metrics.get(step, {})
         e.update({f"train_{k}": float(row[k]) for k in TRAINING_METRICS if row.get(k) not in ("", None)})
         if episodes:
-            window = slice(*np.searchsorted(ends_sorted, [previous, step], side="right"))
+            window = slice(*np.searchsorted(ends, [previous, step], side="right"))
             e.update(train_episodes=float(len(returns[window])), train_return_sum=float(returns[window].sum()),
                      train_length_sum=float(lengths[window].sum()))
         previous = step
