@@ -175,8 +175,7 @@ def overview_lines(views: list[dict[str, Any]]) -> list[str]:
         tasks, goals = view["tasks"], view["goals"]
 
         def goal(task: str, kind: str) -> str:
-            ref = goals[task][kind]
-            return f"{ref['value']:.1f} ({ref['source']}, {ref['env_version']})" if ref else "-"
+            return reference_value(goals[task][kind]) if goals[task][kind] else "-"
 
         lines += [f"### All tasks at {view['budget']:,} steps", "",
                   "| preset | setting | library | " + " | ".join(tasks) + " |",
@@ -212,6 +211,11 @@ def overview_lines(views: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def reference_value(ref: dict[str, Any]) -> str:
+    """A reference as the tables name it: its value, source and environment version."""
+    return f"{ref['value']:.1f} ({ref['source']}, {ref['env_version']})"
+
+
 def verdict(m: dict[str, Any]) -> str:
     """A trial against one reference (`compared`): reached or not, by how much, and with which mean
     where the reference averages several evaluations."""
@@ -237,11 +241,8 @@ def goal_lines(views: list[dict[str, Any]]) -> list[str]:
                 cell = row["cells"].get(task)
                 if goals is None or cell is None:
                     continue
-                refs = []
-                for kind in ("ddpg", "td3"):
-                    ref = goals[kind]
-                    refs.append(f"{ref['value']:.1f} ({ref['source']}, {ref['env_version']}): "
-                                f"{verdict(cell['references'][ref['source']])}" if ref else "-")
+                refs = [f"{reference_value(ref)}: {verdict(cell['references'][ref['source']])}" if ref else "-"
+                        for ref in (goals["ddpg"], goals["td3"])]
                 lines.append(f"| {task} | {view['budget']:,} | {row['preset']} | {row['setting'] or '-'} | "
                              f"{row['library']} | {cell['seeds']} | " + statistics_cells(cell) + "".join(
                                  f" {r} |" for r in refs))
