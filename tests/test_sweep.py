@@ -3,13 +3,14 @@ trial, and the report (rliable's statistics). tests/test_sweep_ray.py runs real 
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
-from ddpgx.sweeps import (Asha, Dimension, SpecError, finished_trials, grid_cells, load_spec, remaining_cells, report,
+from ddpgx.sweeps import (Asha, Dimension, Spec, SpecError, finished_trials, grid_cells, load_spec, remaining_cells, report,
                           run_trial, trial_config, trial_space, trials_in_grid)
 from tests.conftest import quiet
 
@@ -115,6 +116,30 @@ def test_bad_specs_get_one_line_errors(changes, message):
         load_spec(spec_dict(**changes))
     assert message in str(error.value), str(error.value)
     assert "\n" not in str(error.value)
+
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARK_SPECS = sorted((BENCHMARKS / "specs").rglob("*.yaml"))
+COMPACT_SWEEPS = sorted(path.parent for path in (BENCHMARKS / "results" / "sweeps").glob("*/spec.json"))
+
+
+def test_every_benchmark_spec_is_a_valid_spec_with_a_name_of_its_own():
+    """The commands in docs/benchmarks.md run these specs: each must pass the checks a sweep makes
+    before Ray starts (every trial a valid Config), and two specs with one name would share a
+    sweep directory."""
+    names = [load_spec(path).name for path in BENCHMARK_SPECS]
+    assert len(names) >= 30
+    assert len(set(names)) == len(names), sorted(name for name in names if names.count(name) > 1)
+
+
+def test_every_committed_sweep_result_was_made_by_the_spec_of_its_name_as_committed():
+    """A spec edited after its sweep ran would no longer reproduce the results it sits beside."""
+    specs = {load_spec(path).name: path for path in BENCHMARK_SPECS}
+    assert len(COMPACT_SWEEPS) >= 20
+    for sweep_dir in COMPACT_SWEEPS:
+        ran = Spec.from_json(json.loads((sweep_dir / "spec.json").read_text()))
+        assert ran.name in specs, f"{sweep_dir.name}: no spec named {ran.name} in benchmarks/specs"
+        assert ran == load_spec(specs[ran.name]), f"{sweep_dir.name} was run with another {specs[ran.name].relative_to(BENCHMARKS.parent)}"
 
 
 def test_yamls_exponent_without_a_dot_is_named_in_the_error(tmp_path):
