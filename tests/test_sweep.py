@@ -10,8 +10,8 @@ import pytest
 
 import ddpgx
 from ddpgx import checkpoint as ckpt
-from ddpgx.sweeps import (Asha, Dimension, Spec, SpecError, finished_trials, grid_cells, load_spec, remaining_cells, report,
-                          run_trial, trial_config, trial_space, trials_in_grid)
+from ddpgx.sweeps import (Asha, Dimension, Spec, SpecError, finished_trials, grid_cells, load_spec, remaining_cells,
+                          report, run_trial, trial_config, trial_space, trials_in_grid)
 from tests.conftest import quiet
 
 SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],
@@ -139,7 +139,8 @@ def test_every_committed_sweep_result_was_made_by_the_spec_of_its_name_as_commit
     for sweep_dir in COMPACT_SWEEPS:
         ran = Spec.from_json(json.loads((sweep_dir / "spec.json").read_text()))
         assert ran.name in specs, f"{sweep_dir.name}: no spec named {ran.name} in benchmarks/specs"
-        assert ran == load_spec(specs[ran.name]), f"{sweep_dir.name} was run with another {specs[ran.name].relative_to(BENCHMARKS.parent)}"
+        committed = specs[ran.name].relative_to(BENCHMARKS.parent)
+        assert ran == load_spec(specs[ran.name]), f"{sweep_dir.name} was run with another {committed}"
 
 
 def test_yamls_exponent_without_a_dot_is_named_in_the_error(tmp_path):
