@@ -164,7 +164,7 @@ def _with_training(evals: list[dict[str, float]], run_dir: Path) -> list[dict[st
     for e in evals:
         step = int(e["step"])
         row = metrics.get(step, {})
-        e.update({f"train_{k}": float(row[k]) for k in TRAINING_METRICS if row.get(k) not in ("", None)})
+        e.update({f"train_{k}": v for k, v in _numbers(row).items() if k in TRAINING_METRICS})
         if episodes:
             window = slice(*np.searchsorted(ends, [previous, step], side="right"))
             e.update(train_episodes=float(len(returns[window])), train_return_sum=float(returns[window].sum()),

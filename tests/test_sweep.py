@@ -123,24 +123,30 @@ BENCHMARK_SPECS = sorted((BENCHMARKS / "specs").rglob("*.yaml"))
 COMPACT_SWEEPS = sorted(path.parent for path in (BENCHMARKS / "results" / "sweeps").glob("*/spec.json"))
 
 
-def test_every_benchmark_spec_is_a_valid_spec_with_a_name_of_its_own():
+@pytest.fixture(scope="module")
+def benchmark_specs():
+    """Every committed spec, parsed and checked as a sweep checks it before Ray starts."""
+    return [(path, load_spec(path)) for path in BENCHMARK_SPECS]
+
+
+def test_every_benchmark_spec_is_a_valid_spec_with_a_name_of_its_own(benchmark_specs):
     """The commands in docs/benchmarks.md run these specs: each must pass the checks a sweep makes
     before Ray starts (every trial a valid Config), and two specs with one name would share a
     sweep directory."""
-    names = [load_spec(path).name for path in BENCHMARK_SPECS]
+    names = [spec.name for _, spec in benchmark_specs]
     assert len(names) >= 30
     assert len(set(names)) == len(names), sorted(name for name in names if names.count(name) > 1)
 
 
-def test_every_committed_sweep_result_was_made_by_the_spec_of_its_name_as_committed():
+def test_every_committed_sweep_result_was_made_by_the_spec_of_its_name_as_committed(benchmark_specs):
     """A spec edited after its sweep ran would no longer reproduce the results it sits beside."""
-    specs = {load_spec(path).name: path for path in BENCHMARK_SPECS}
+    specs = {spec.name: (path, spec) for path, spec in benchmark_specs}
     assert len(COMPACT_SWEEPS) >= 20
     for sweep_dir in COMPACT_SWEEPS:
         ran = Spec.from_json(json.loads((sweep_dir / "spec.json").read_text()))
         assert ran.name in specs, f"{sweep_dir.name}: no spec named {ran.name} in benchmarks/specs"
-        committed = specs[ran.name].relative_to(BENCHMARKS.parent)
-        assert ran == load_spec(specs[ran.name]), f"{sweep_dir.name} was run with another {committed}"
+        path, committed = specs[ran.name]
+        assert ran == committed, f"{sweep_dir.name} was run with another {path.relative_to(BENCHMARKS.parent)}"
 
 
 def test_yamls_exponent_without_a_dot_is_named_in_the_error(tmp_path):
