@@ -12,7 +12,7 @@ import pytest
 import ddpgx
 from ddpgx import checkpoint as ckpt
 from ddpgx.sweeps import (Asha, Dimension, Spec, SpecError, finished_trials, grid_cells, load_spec, remaining_cells,
-                          report, run_trial, trial_config, trial_space, trials_in_grid)
+                          report, run_trial, same_trials, trial_config, trial_space, trials_in_grid)
 from tests.conftest import quiet
 
 SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],
@@ -432,6 +432,11 @@ def test_a_sweep_goes_on_elsewhere_without_the_trials_another_sweep_of_its_spec_
     grown = load_spec(spec_dict(first_seed=[1, 5, 9], variants=[{}, {"tau": 0.01}, {"tau": 0.02}]))
     left, skipped = remaining_cells(grown, [done])
     assert skipped == 1 and left == [c for c in grid_cells(grown) if (c["variant"], c["first_seed"]) != (0, 1)]
+    # a trainable file in a clone at another path (as on another machine) is the same trainable
+    here, elsewhere, other = (dataclasses.replace(spec, trainable=trainable) for trainable in (
+        "/work/main/benchmarks/sb3_trainable.py:train", "/check/work/main/benchmarks/sb3_trainable.py:train",
+        "/work/main/benchmarks/sb3_trainable.py:other"))
+    assert same_trials(here, elsewhere) and not same_trials(here, other) and not same_trials(here, spec)
     for other in (spec_dict(first_seed=[1, 5], config={**SMALL, "gamma": 0.9}), spec_dict(first_seed=[1, 5], seeds=3),
                   spec_dict(first_seed=[1, 5], tasks={"Pendulum-v1": {"total_steps": 800}})):
         with pytest.raises(SpecError, match="is a sweep whose trials differ from this spec's"):
