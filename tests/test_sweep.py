@@ -12,7 +12,8 @@ import pytest
 import ddpgx
 from ddpgx import checkpoint as ckpt
 from ddpgx.sweeps import (Asha, Dimension, Spec, SpecError, finished_trials, grid_cells, load_spec, remaining_cells,
-                          report, run_trial, same_trials, trial_config, trial_space, trials_in_grid)
+                          report, run_trial, same_trials, trainable_identity, trial_config, trial_space,
+                          trials_in_grid)
 from tests.conftest import quiet
 
 SMALL = {"total_steps": 400, "learning_starts": 200, "batch_size": 32, "actor_hidden": [32, 32],
@@ -147,17 +148,12 @@ def test_every_committed_sweep_result_was_made_by_the_spec_of_its_name_as_commit
         ran = Spec.from_json(json.loads((sweep_dir / "spec.json").read_text()))
         assert ran.name in specs, f"{sweep_dir.name}: no spec named {ran.name} in benchmarks/specs"
         path, committed = specs[ran.name]
-        assert _in_any_clone(ran) == _in_any_clone(committed), \
+        # the trainable file is stored by its absolute path, which names the clone the sweep ran in
+        ran, committed = (dataclasses.replace(spec, trainable=trainable_identity(spec.trainable))
+                          for spec in (ran, committed))
+        assert ran == committed, \
             f"{sweep_dir.name} was run with another {path.relative_to(BENCHMARKS.parent)}"
 
-
-def _in_any_clone(spec: Spec) -> Spec:
-    """A trainable file is stored by its absolute path, which names the clone the sweep ran in:
-    keep only the part inside the repository."""
-    file, colon, function = spec.trainable.rpartition(":")
-    if "/benchmarks/" not in file:
-        return spec
-    return dataclasses.replace(spec, trainable="benchmarks/" + file.rpartition("/benchmarks/")[2] + colon + function)
 
 
 def test_yamls_exponent_without_a_dot_is_named_in_the_error(tmp_path):

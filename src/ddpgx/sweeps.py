@@ -476,12 +476,12 @@ def same_trials(a: Spec, b: Spec) -> bool:
     are the same trial: the same fields for every trial, seeds per trial and trainable, and the same
     overrides for the tasks both have. Their variants, search, first seeds, tasks and presets may
     differ (a spec that grew), and their names and resources."""
-    return (a.config, a.seeds, _trainable_identity(a.trainable)) == \
-        (b.config, b.seeds, _trainable_identity(b.trainable)) and \
+    return (a.config, a.seeds, trainable_identity(a.trainable)) == \
+        (b.config, b.seeds, trainable_identity(b.trainable)) and \
         all(a.tasks[task] == b.tasks[task] for task in a.tasks.keys() & b.tasks.keys())
 
 
-def _trainable_identity(trainable: str) -> str:
+def trainable_identity(trainable: str) -> str:
     """A trainable as it names itself in any clone: a file is stored by its absolute path, which
     differs where the repository sits on another machine, so only its file name and function count."""
     file, colon, function = trainable.rpartition(":")
