@@ -155,7 +155,6 @@ def test_every_committed_sweep_result_was_made_by_the_spec_of_its_name_as_commit
             f"{sweep_dir.name} was run with another {path.relative_to(BENCHMARKS.parent)}"
 
 
-
 def test_yamls_exponent_without_a_dot_is_named_in_the_error(tmp_path):
     """YAML 1.1 (PyYAML) reads 1e-4 as the string '1e-4'; 1.0e-4 is a number."""
     path = tmp_path / "spec.yaml"
@@ -429,10 +428,11 @@ def test_a_sweep_goes_on_elsewhere_without_the_trials_another_sweep_of_its_spec_
     left, skipped = remaining_cells(grown, [done])
     assert skipped == 1 and left == [c for c in grid_cells(grown) if (c["variant"], c["first_seed"]) != (0, 1)]
     # a trainable file in a clone at another path (as on another machine) is the same trainable
-    here, elsewhere, other = (dataclasses.replace(spec, trainable=trainable) for trainable in (
+    here, elsewhere, another_function = (dataclasses.replace(spec, trainable=trainable) for trainable in (
         "/work/main/benchmarks/sb3_trainable.py:train", "/check/work/main/benchmarks/sb3_trainable.py:train",
         "/work/main/benchmarks/sb3_trainable.py:other"))
-    assert same_trials(here, elsewhere) and not same_trials(here, other) and not same_trials(here, spec)
+    assert same_trials(here, elsewhere) and not same_trials(here, another_function)
+    assert not same_trials(here, spec)
     for other in (spec_dict(first_seed=[1, 5], config={**SMALL, "gamma": 0.9}), spec_dict(first_seed=[1, 5], seeds=3),
                   spec_dict(first_seed=[1, 5], tasks={"Pendulum-v1": {"total_steps": 800}})):
         with pytest.raises(SpecError, match="is a sweep whose trials differ from this spec's"):
