@@ -484,7 +484,7 @@ def same_trials(a: Spec, b: Spec) -> bool:
 def trainable_identity(trainable: str) -> str:
     """A trainable as it names itself in any clone: a file is stored by its absolute path, which
     differs where the repository sits on another machine, so only its file name and function count."""
-    file, colon, function = trainable.rpartition(":")
+    file, _, function = trainable.rpartition(":")
     return f"{Path(file).name}:{function}" if file.endswith(".py") else trainable
 
 
