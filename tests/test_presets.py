@@ -44,6 +44,32 @@ def test_modern_preset_is_extended_with_adam_1e3_and_a_layer_normalized_critic()
     assert modern.learning_starts == 10_000 and ddpgx.from_preset("modern", "Hopper-v5").learning_starts == 1_000
 
 
+def test_mujoco_preset_gives_halfcheetah_its_own_values_and_the_others_the_slower_actor():
+    modern = ddpgx.from_preset("modern", "Hopper-v5")
+    for env_id in ("Hopper-v5", "Walker2d-v5", "Ant-v5"):
+        config = ddpgx.from_preset("mujoco", env_id)
+        assert config == ddpgx.from_preset("modern", env_id, actor_lr=1e-4)  # nothing else differs
+    cheetah = ddpgx.from_preset("mujoco", "HalfCheetah-v5")
+    assert (cheetah.actor_lr, cheetah.critic_lr, cheetah.obs_norm, cheetah.n_step, cheetah.critic_layer_norm,
+            cheetah.learning_starts, cheetah.gradient_steps, cheetah.noise_sigma, cheetah.batch_size) == (
+        1e-3, 1e-3, False, 1, False, 25_000, 2, 0.1, 256)
+    assert cheetah.replace(learning_starts=10_000, gradient_steps=1) == modern.replace(
+        env_id="HalfCheetah-v5", learning_starts=10_000, obs_norm=False, n_step=1, critic_layer_norm=False)
+    flagged = ddpgx.from_preset("mujoco", "HalfCheetah-v5", gradient_steps=1, actor_lr=3e-4)  # flags win over the task's
+    assert (flagged.gradient_steps, flagged.actor_lr, flagged.learning_starts) == (1, 3e-4, 25_000)
+
+
+def test_mujoco_preset_help_shows_the_value_per_task(capsys):
+    from ddpgx.cli import shown_default
+
+    assert shown_default("gradient_steps", "mujoco") == "2 on HalfCheetah-v5; 1 on other tasks, from the mujoco preset"
+    assert shown_default("actor_lr", "mujoco") == "0.001 on HalfCheetah-v5; 0.0001 on other tasks, from the mujoco preset"
+    assert shown_default("learning_starts", "mujoco").startswith("1000 on Pendulum-v1, Hopper-v5")
+    assert "25000 on HalfCheetah-v5; 10000 on other tasks, from the mujoco preset" in shown_default("learning_starts",
+                                                                                                     "mujoco")
+    assert shown_default("batch_size", "mujoco") == "256"
+
+
 def test_multigoal_preset_follows_the_baselines_her_settings():
     reach = ddpgx.from_preset("multigoal", "FetchReach-v4")
     assert (reach.her, reach.her_strategy, reach.her_k, reach.actor_hidden, reach.critic_hidden, reach.actor_lr,
@@ -56,7 +82,7 @@ def test_multigoal_preset_follows_the_baselines_her_settings():
 
 def test_unknown_preset_is_a_clear_error(capsys):
     assert main(["train", "--preset", "paper2"]) == 2
-    assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended, modern, multigoal" in capsys.readouterr().err
+    assert "unknown preset 'paper2': choose one of default, paper, td3-paper, extended, modern, mujoco, multigoal" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -57,6 +57,11 @@ cpus_per_trial: 1
     assert (config.env_id, config.seed, config.total_steps, config.eval_every, config.actor_lr, config.batch_size,
             config.actor_hidden, config.critic_hidden) == ("HalfCheetah-v5", 1, 100000, 5000, 5e-4, 128, (64, 64), (400, 300))
     assert config.learning_starts == 10_000  # the task's default, as `ddpgx train` gives it
+    per_task = load_spec(spec_dict(tasks={"HalfCheetah-v5": {"total_steps": 100}, "Hopper-v5": {"total_steps": 100}},
+                                   preset="mujoco", config={"critic_lr": 5e-4}))
+    cheetah, hopper = (trial_config(per_task, task, "mujoco", {}) for task in ("HalfCheetah-v5", "Hopper-v5"))
+    assert (cheetah.gradient_steps, cheetah.actor_lr, cheetah.learning_starts, cheetah.critic_lr) == (2, 1e-3, 25_000, 5e-4)
+    assert (hopper.gradient_steps, hopper.actor_lr, hopper.learning_starts, hopper.critic_lr) == (1, 1e-4, 1_000, 5e-4)
     with_asha = load_spec(spec_dict(scheduler={"asha": {"grace_period": 200}}))
     assert with_asha.scheduler == Asha(200, 3.0)
 

@@ -37,20 +37,30 @@ def parse_int(text: str) -> int:
 
 def shown_default(name: str, preset: str) -> str:
     """The default of a field as `--help` shows it under `preset`."""
-    from ddpgx.presets import preset_values
+    from ddpgx.presets import PRESETS, preset_values
 
     values = preset_values(preset)
+    by_task: dict[str, Any] = {}
     if name in values:
-        return f"{values[name]!r}" + ("" if preset == "default" else f", from the {preset} preset")
-    if name in GENERAL_DEFAULTS:
-        by_value: dict[Any, list[str]] = {}
-        for env_id, task_values in TASK_DEFAULTS.items():
-            by_value.setdefault(task_values.get(name, GENERAL_DEFAULTS[name]), []).append(env_id)
-        per_task = "; ".join(f"{value!r} on {', '.join(envs)}" for value, envs in by_value.items())
-        return f"{per_task}; {GENERAL_DEFAULTS[name]!r} on other tasks"
-    if name in RUN_LENGTH_DEFAULTS:
+        others = values[name]
+    elif name in GENERAL_DEFAULTS:
+        others = GENERAL_DEFAULTS[name]
+        by_task = {env_id: task_values[name] for env_id, task_values in TASK_DEFAULTS.items() if name in task_values}
+    elif name in RUN_LENGTH_DEFAULTS:
         return "the run's total_steps"
-    return repr(next(f.default for f in dataclasses.fields(Config) if f.name == name))
+    else:
+        others = next(f.default for f in dataclasses.fields(Config) if f.name == name)
+    by_task.update({env_id: task_values[name] for env_id, task_values in PRESETS[preset].tasks.items()
+                    if name in task_values})
+    set_here = name in values or any(name in task_values for task_values in PRESETS[preset].tasks.values())
+    source = f", from the {preset} preset" if set_here and preset != "default" else ""
+    if not by_task:
+        return f"{others!r}{source}"
+    by_value: dict[Any, list[str]] = {}
+    for env_id, value in by_task.items():
+        by_value.setdefault(value, []).append(env_id)
+    per_task = "; ".join(f"{value!r} on {', '.join(envs)}" for value, envs in by_value.items())
+    return f"{per_task}; {others!r} on other tasks{source}"
 
 
 def add_config_flags(parser: argparse.ArgumentParser, preset: str) -> None:
@@ -103,7 +113,8 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
     train.add_argument("--preset", default=None, metavar="NAME",
                        help="a cited hyperparameter set: default, paper (Lillicrap et al. 2016), td3-paper "
                             "(Fujimoto et al. 2018's DDPG), extended (default with observation normalization and 3-step "
-                            "returns), fasttd3 (Seo et al. 2025's thousands of environments and large batches, for "
+                            "returns), modern (extended with Adam 1e-3 and a layer-normalized critic), mujoco (values per "
+                            "MuJoCo locomotion task), multigoal (HER, for goal tasks), fasttd3 (Seo et al. 2025's thousands of environments and large batches, for "
                             "gymnax/ and brax/ tasks on an accelerator); flags override single fields; --preset NAME "
                             "--help shows "
                             "its values (default: default)")
