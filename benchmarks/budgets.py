@@ -2,7 +2,7 @@
 DDPG and TD3 returns at the same steps.
 
     python benchmarks/budgets.py SWEEP_DIR... [--references benchmarks/references/mujoco_ddpg.csv]
-        [--budgets 100000 300000 1000000] [--out benchmarks/results/budgets]
+        [--budgets 100000 300000 1000000] [--out benchmarks/results/budgets] [--preset NAME]
 
 A SWEEP_DIR is a sweep as `ddpgx sweep` wrote it or its compact form (benchmarks/compact.py), finished
 or still running. For each task and each budget B, every trial that runs to B or further is one row:
@@ -14,6 +14,11 @@ several evaluations per seed (the CSV's `window_start` before B, as "Our DDPG": 
 is compared with ddpgx's mean over the same evaluations, not with its value at B. A trial that has not
 come to B yet is a row that says how far it has come. Environment steps count every step, the random warm-up
 included, for ddpgx and for the references (the CSV gives each source's own step label beside it).
+
+With `--preset NAME` the report is that preset's: only the trials whose config is exactly what the
+preset gives for their task (the budget fields aside, and a schedule's length where the schedule is
+off), whatever preset and fields their spec named, pooled per task over the sweeps given as one row.
+A preset with values per task is measured so by the sweeps that ran each task's values.
 
 Writes budgets.md (first, per budget, one table of every setting's mean across the tasks beside the
 best DDPG reference and TD3's curve; then one table, task by task and budget by budget, of every
@@ -34,11 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from compact import curve_arrays, hosts as sweep_hosts, pool_seed_blocks, setting, trials
+from compact import BUDGET_FIELDS, curve_arrays, hosts as sweep_hosts, pool_seed_blocks, setting, trials
 from host import machine
 from report import _provenance, library
 
+from ddpgx.config import Config
 from ddpgx.plot import draw_curves, finish_figure, new_figure
+from ddpgx.presets import PRESETS, from_preset
 from ddpgx.stats import summarize
 
 ROOT = Path(__file__).resolve().parent
@@ -357,19 +364,72 @@ def sweep_rows(sweep_dirs: list[Path]) -> tuple[list[dict[str, Any]], dict[str, 
     return rows, hosts
 
 
+def unread(config: Config) -> set[str]:
+    """The fields a run's config holds that its training never reads: the length of a schedule that is off
+    (a run continued to a larger budget keeps the one of its first budget)."""
+    return ({"noise_decay_steps"} if config.noise_schedule == "constant" else set()) | \
+        ({"priority_beta_steps"} if not config.prioritized else set())
+
+
+def runs_preset(config: Config, preset: str) -> bool:
+    """Whether a trial's config is exactly what `preset` gives for its task, the budget fields aside."""
+    base = from_preset(preset, config.env_id, total_steps=config.total_steps)
+    ignored = BUDGET_FIELDS | unread(config)
+    return all(value == getattr(base, name) for name, value in config.to_dict().items() if name not in ignored)
+
+
+def preset_rows(sweep_dirs: list[Path], preset: str) -> tuple[list[dict[str, Any]], dict[str, dict]]:
+    """The trials of the sweeps whose config is `preset`'s for their task, whatever preset and fields
+    their specs named, pooled per task and budget over the sweeps as one setting: the preset's row. A
+    seed may come from one trial only."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    hosts: dict[str, dict] = {}
+    for sweep_dir in sweep_dirs:
+        spec = json.loads((sweep_dir / "spec.json").read_text())
+        hosts.update(sweep_hosts(sweep_dir))
+        for r in trials(sweep_dir):
+            if r["curves"] and runs_preset(r["config"], preset):
+                r = {**r, "library": library(spec), "sweep": sweep_dir.name}
+                groups.setdefault((r["task"], r["total_steps"]), []).append(r)
+    rows = []
+    for (task, _), group in sorted(groups.items()):
+        seeds = [seed for r in group for seed, _ in r["curves"]]
+        if len(set(seeds)) < len(seeds):
+            repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+            sys.exit(f"error: {task}: seed(s) {', '.join(map(str, repeated))} run the {preset} preset in more than one "
+                     f"trial ({', '.join(r['sweep'] + '/' + r['trial'] for r in group)}): give one sweep of each")
+        curves = sorted((c for r in group for c in r["curves"]), key=lambda c: c[0])
+        returns = [[e["mean_return"] for e in evals] for _, evals in curves]
+        rows.append({**group[0], "preset": preset, "setting": "", "params": {},
+                     "sweep": "+".join(dict.fromkeys(r["sweep"] for r in group)),
+                     "trial": "+".join(r["trial"] for r in group), "seeds": len(curves), "several": len(curves) > 1,
+                     "curves": curves, "returns": returns, "final_returns": [r[-1] for r in returns],
+                     "step": min(r["step"] for r in group)})
+    if not rows:
+        sys.exit(f"error: no trial of {', '.join(map(str, sweep_dirs))} runs the {preset} preset's config for its "
+                 f"task: give the sweeps that do")
+    return rows, hosts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweeps", type=Path, nargs="+")
     parser.add_argument("--references", type=Path, default=REFERENCES)
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS), metavar="STEPS")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "budgets")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="report only the trials whose config is this preset's for their task (whatever their "
+                             "spec named: a preset with values per task is measured by the sweeps of its settings), "
+                             "pooled over the sweeps as one row per task")
     args = parser.parse_args()
     check_sweep_dirs(args.sweeps)
+    if args.preset is not None and args.preset not in PRESETS:
+        sys.exit(f"error: unknown preset {args.preset!r}: choose one of {', '.join(PRESETS)}")
     try:
         refs = read_references(args.references)
     except (OSError, ValueError) as error:
         sys.exit(f"error: cannot read the references: {error}")
-    rows, hosts = sweep_rows(args.sweeps)
+    rows, hosts = sweep_rows(args.sweeps) if args.preset is None else preset_rows(args.sweeps, args.preset)
     budgets = sorted(args.budgets)
     tables = task_tables(rows, refs, budgets)
     views = overview(tables, budgets)

@@ -425,6 +425,33 @@ def test_a_trial_past_a_budget_without_an_evaluation_there_says_so(tmp_path):
     assert table["rows"][0]["status"] == "no evaluation at 100,000 (evaluated every 5,000 steps)"
 
 
+def test_a_preset_with_values_per_task_is_read_from_the_sweeps_that_ran_each_task(tmp_path):
+    """`--preset mujoco`: the trials whose config is the preset's for their task, whichever preset their spec
+    named, pooled over sweeps; a run continued to a larger budget (an unread schedule length) counts."""
+    cheetah = dict(actor_lr=1e-3, critic_lr=1e-3, learning_starts=25_000, gradient_steps=2)
+    slow = {"id": "s_00000", "task": "Hopper-v5", "preset": "modern", "seeds": 1, "first_seed": 2,
+            "total_steps": 300_000, "fields": {"actor_lr": 1e-4}, "evals": {2: curve(STEPS, [1.0, 2.0, 3.0])}}
+    not_it = {"id": "s_00001", "task": "HalfCheetah-v5", "preset": "modern", "seeds": 1, "first_seed": 2,
+              "total_steps": 300_000, "fields": {"actor_lr": 1e-4}, "evals": {2: curve(STEPS, [9.0, 9.0, 9.0])}}
+    continued = {"id": "p_00000", "task": "HalfCheetah-v5", "preset": "default", "seeds": 1, "first_seed": 1,
+                 "total_steps": 300_000, "fields": {**cheetah, "noise_decay_steps": 100_000},
+                 "evals": {1: curve(STEPS, [10.0, 20.0, 30.0])}}
+    other_seed = {**continued, "id": "p_00001", "first_seed": 2, "fields": cheetah,
+                  "evals": {2: curve(STEPS, [30.0, 40.0, 50.0])}}
+    lever = {**other_seed, "id": "p_00002", "fields": {**cheetah, "obs_norm": True}}
+    sweeps = [write_sweep(tmp_path, "slow", [slow, not_it]), write_sweep(tmp_path, "plain", [continued, other_seed, lever])]
+    rows, _ = budgets.preset_rows(sweeps, "mujoco")
+    assert [(r["task"], r["preset"], r["sweep"], r["trial"], r["seeds"]) for r in rows] == [
+        ("HalfCheetah-v5", "mujoco", "plain", "p_00000+p_00001", 2), ("Hopper-v5", "mujoco", "slow", "s_00000", 1)]
+    (table, *_) = budgets.task_tables(rows, [], [300_000])["HalfCheetah-v5"]["tables"]
+    assert table["rows"][0]["per_seed"] == [30.0, 50.0] and table["rows"][0]["mean"] == 40.0
+    twice = write_sweep(tmp_path, "again", [{**other_seed, "id": "q_00000"}])
+    with pytest.raises(SystemExit, match="HalfCheetah-v5: seed\\(s\\) 2 run the mujoco preset in more than one trial"):
+        budgets.preset_rows([*sweeps, twice], "mujoco")
+    with pytest.raises(SystemExit, match="no trial of .* runs the td3-paper preset's config"):
+        budgets.preset_rows(sweeps, "td3-paper")
+
+
 @pytest.mark.slow
 def test_budgets_report_writes_tables_and_pictures_for_a_running_sweep(sweeps, references, tmp_path):
     out = tmp_path / "report"
