@@ -52,6 +52,7 @@ def shown_default(name: str, preset: str) -> str:
         others = next(f.default for f in dataclasses.fields(Config) if f.name == name)
     by_task.update({env_id: task_values[name] for env_id, task_values in PRESETS[preset].tasks.items()
                     if name in task_values})
+    by_task = {env_id: value for env_id, value in by_task.items() if value != others}
     set_here = name in values or any(name in task_values for task_values in PRESETS[preset].tasks.values())
     source = f", from the {preset} preset" if set_here and preset != "default" else ""
     if not by_task:
