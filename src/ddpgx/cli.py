@@ -115,10 +115,10 @@ def build_parser(preset: str = "default") -> argparse.ArgumentParser:
                        help="a cited hyperparameter set: default, paper (Lillicrap et al. 2016), td3-paper "
                             "(Fujimoto et al. 2018's DDPG), extended (default with observation normalization and 3-step "
                             "returns), modern (extended with Adam 1e-3 and a layer-normalized critic), mujoco (values per "
-                            "MuJoCo locomotion task), multigoal (HER, for goal tasks), fasttd3 (Seo et al. 2025's thousands of environments and large batches, for "
-                            "gymnax/ and brax/ tasks on an accelerator); flags override single fields; --preset NAME "
-                            "--help shows "
-                            "its values (default: default)")
+                            "MuJoCo locomotion task), multigoal (HER, for goal tasks), fasttd3 (Seo et al. 2025's "
+                            "thousands of environments and large batches, for gymnax/ and brax/ tasks on an "
+                            "accelerator); flags override single fields; --preset NAME --help shows its values "
+                            "(default: default)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--address", default=None, metavar="HOST:PORT",
                        help="with --workers: the Ray cluster to run them on (default: start Ray on this machine, on "
