@@ -39,13 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from compact import BUDGET_FIELDS, curve_arrays, hosts as sweep_hosts, pool_seed_blocks, setting, trials
+from compact import curve_arrays, differences, hosts as sweep_hosts, pool_seed_blocks, pooled, setting, trials
 from host import machine
 from report import _provenance, library
 
-from ddpgx.config import Config
+from ddpgx.config import Config, ConfigError
 from ddpgx.plot import draw_curves, finish_figure, new_figure
-from ddpgx.presets import PRESETS, from_preset
+from ddpgx.presets import preset_values
 from ddpgx.stats import summarize
 
 ROOT = Path(__file__).resolve().parent
@@ -373,9 +373,7 @@ def unread(config: Config) -> set[str]:
 
 def runs_preset(config: Config, preset: str) -> bool:
     """Whether a trial's config is exactly what `preset` gives for its task, the budget fields aside."""
-    base = from_preset(preset, config.env_id, total_steps=config.total_steps)
-    ignored = BUDGET_FIELDS | unread(config)
-    return all(value == getattr(base, name) for name, value in config.to_dict().items() if name not in ignored)
+    return not set(differences(config, preset, config.env_id)) - unread(config)
 
 
 def preset_rows(sweep_dirs: list[Path], preset: str) -> tuple[list[dict[str, Any]], dict[str, dict]]:
@@ -398,13 +396,8 @@ def preset_rows(sweep_dirs: list[Path], preset: str) -> tuple[list[dict[str, Any
             repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
             sys.exit(f"error: {task}: seed(s) {', '.join(map(str, repeated))} run the {preset} preset in more than one "
                      f"trial ({', '.join(r['sweep'] + '/' + r['trial'] for r in group)}): give one sweep of each")
-        curves = sorted((c for r in group for c in r["curves"]), key=lambda c: c[0])
-        returns = [[e["mean_return"] for e in evals] for _, evals in curves]
-        rows.append({**group[0], "preset": preset, "setting": "", "params": {},
-                     "sweep": "+".join(dict.fromkeys(r["sweep"] for r in group)),
-                     "trial": "+".join(r["trial"] for r in group), "seeds": len(curves), "several": len(curves) > 1,
-                     "curves": curves, "returns": returns, "final_returns": [r[-1] for r in returns],
-                     "step": min(r["step"] for r in group)})
+        rows.append({**pooled(group), "preset": preset, "setting": "", "params": {},
+                     "sweep": "+".join(dict.fromkeys(r["sweep"] for r in group))})
     if not rows:
         sys.exit(f"error: no trial of {', '.join(map(str, sweep_dirs))} runs the {preset} preset's config for its "
                  f"task: give the sweeps that do")
@@ -423,8 +416,11 @@ def main() -> None:
                              "pooled over the sweeps as one row per task")
     args = parser.parse_args()
     check_sweep_dirs(args.sweeps)
-    if args.preset is not None and args.preset not in PRESETS:
-        sys.exit(f"error: unknown preset {args.preset!r}: choose one of {', '.join(PRESETS)}")
+    if args.preset is not None:
+        try:
+            preset_values(args.preset)
+        except ConfigError as error:
+            sys.exit(f"error: {error}")
     try:
         refs = read_references(args.references)
     except (OSError, ValueError) as error:

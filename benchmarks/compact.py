@@ -71,11 +71,16 @@ def is_compact(sweep_dir: Path) -> bool:
     return (Path(sweep_dir) / CURVES).exists()
 
 
-def setting(config: Config, preset: str, task: str) -> str:
+def differences(config: Config, preset: str, task: str) -> dict[str, Any]:
     """The fields of a trial that differ from its preset's values for the task (budget fields aside)."""
     base = from_preset(preset, task, total_steps=config.total_steps)  # schedules follow the budget
-    return ", ".join(f"{name}={value}" for name, value in config.to_dict().items()
-                     if name not in BUDGET_FIELDS and value != getattr(base, name))
+    return {name: value for name, value in config.to_dict().items()
+            if name not in BUDGET_FIELDS and value != getattr(base, name)}
+
+
+def setting(config: Config, preset: str, task: str) -> str:
+    """`differences` as a trial's label: `name=value, ...`."""
+    return ", ".join(f"{name}={value}" for name, value in differences(config, preset, task).items())
 
 
 def trials(sweep_dir: Path) -> list[dict[str, Any]]:
@@ -104,19 +109,20 @@ def pool_seed_blocks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         groups[(row["task"], row["preset"], row["total_steps"],
                 setting(row["config"], row["preset"], row["task"]))].append(row)
-    pooled = []
-    for group in groups.values():
-        if len(group) == 1:
-            pooled.append(group[0])
-            continue
-        group.sort(key=lambda r: r["config"].seed)
-        curves = sorted((c for r in group for c in r["curves"]), key=lambda c: c[0])
-        returns = [[e["mean_return"] for e in evals] for _, evals in curves]
-        pooled.append({**group[0], "trial": "+".join(r["trial"] for r in group),
-                       "seeds": sum(r.get("seeds", 1) for r in group), "several": True, "curves": curves,
-                       "returns": returns, "final_returns": [r[-1] for r in returns],
-                       "step": min(r["step"] for r in group)})
-    return pooled
+    return [pooled(group) for group in groups.values()]
+
+
+def pooled(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """Trials of one setting as one row of all their seeds (in seed order), named by its trials joined
+    with '+'; a single trial as it is."""
+    if len(group) == 1:
+        return group[0]
+    group = sorted(group, key=lambda r: r["config"].seed)
+    curves = sorted((c for r in group for c in r["curves"]), key=lambda c: c[0])
+    returns = [[e["mean_return"] for e in evals] for _, evals in curves]
+    return {**group[0], "trial": "+".join(r["trial"] for r in group), "seeds": sum(r.get("seeds", 1) for r in group),
+            "several": True, "curves": curves, "returns": returns, "final_returns": [r[-1] for r in returns],
+            "step": min(r["step"] for r in group)}
 
 
 def _full_trials(sweep_dir: Path) -> list[dict[str, Any]]:

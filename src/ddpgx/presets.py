@@ -61,7 +61,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "mujoco": Preset(
         values=dict(obs_norm=True, n_step=3, actor_lr=1e-4, critic_lr=1e-3, critic_layer_norm=True),
-        tasks={"HalfCheetah-v5": dict(obs_norm=False, n_step=1, actor_lr=1e-3, critic_lr=1e-3, critic_layer_norm=False,
+        tasks={"HalfCheetah-v5": dict(obs_norm=False, n_step=1, actor_lr=1e-3, critic_layer_norm=False,
                                       learning_starts=25_000, gradient_steps=2)},
         source="per task, for the MuJoCo locomotion tasks: modern with the actor's Adam at 1e-4 (the rate pair of "
                "Lillicrap et al. 2016), which led on Hopper-v5, Walker2d-v5 and Ant-v5 over 1,000,000 steps; on "
