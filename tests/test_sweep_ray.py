@@ -34,9 +34,11 @@ def in_loopback_namespace(*command: str) -> list[str]:
     return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
 
 
-def ddpgx(*args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+def ddpgx(*args: str, timeout: float = 600, check: bool = True, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess:
     done = subprocess.run(in_loopback_namespace(sys.executable, "-m", "ddpgx.cli", *map(str, args)),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
     if check:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
@@ -154,41 +156,22 @@ def test_ctrl_c_stops_a_sweep_that_then_resumes(tmp_path):
     assert len(rows) == 2 and all(r["status"] == "finished" and int(r["step"]) == TOTAL for r in rows)
 
 
-def cores_no_other_process_holds() -> int:
-    """How many of this machine's core slots (`cluster.pin_cpus`) are free now."""
-    import fcntl
-
-    from ddpgx.cluster import cpu_slots
-
-    free = 0
-    for core in sorted(os.sched_getaffinity(0)):
-        path = cpu_slots() / f"cpu{core}"
-        if not path.exists():
-            free += 1
-            continue
-        with open(path) as slot:
-            try:
-                fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                free += 1
-            except BlockingIOError:
-                pass
-    return free
-
-
 def test_a_local_sweep_with_asha_writes_runs_and_a_table(tmp_path):
     spec = write_spec(tmp_path / "spec.yaml", search={"actor_lr": [1e-3, 3e-3], "noise_sigma": [0.1, 0.3]},
                       scheduler={"asha": {"grace_period": 1000, "reduction_factor": 2}})
-    free_cores = cores_no_other_process_holds()
-    done = ddpgx("sweep", spec, "--storage-path", tmp_path)
+    # The CPU slots (`cluster.cpu_slots`, under the temporary directory) of this sweep alone: the
+    # other tests' sweeps, running beside it on the other pytest workers, hold the machine's own.
+    (tmp_path / "tmp").mkdir()
+    done = ddpgx("sweep", spec, "--storage-path", tmp_path, env={"TMPDIR": str(tmp_path / "tmp")})
     sweep_dir = tmp_path / "sweep"
     assert "sweep saved in" in done.stdout and "4 trials, 0 failed" in done.stdout
     assert json.loads((sweep_dir / "driver.json").read_text())["address"].startswith("127.0.0.1:")
     trials = sorted(p.stem for p in (sweep_dir / "trials").glob("*.json"))
     assert len(trials) == 4
+    assert (tmp_path / "tmp" / f"ddpgx-cpu-slots-{os.getuid()}").is_dir()
     for trial in trials:  # each trial's process ran on one core of its own (cpus_per_trial: 1)
         cores = json.loads((sweep_dir / "trials" / f"{trial}.json").read_text())["cores"]
-        # (unpinned only if another process on this machine, a sweep of a benchmark, held the cores)
-        assert len(cores) == 1 if free_cores >= 2 else len(cores) <= 1
+        assert len(cores) == 1 and cores[0] in os.sched_getaffinity(0)
     rows = list(read_csv(sweep_dir / "results.csv"))
     assert sorted(r["trial"] for r in rows) == trials
     settings = sorted(r["setting"] for r in rows)
