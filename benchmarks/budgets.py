@@ -2,7 +2,7 @@
 DDPG and TD3 returns at the same steps.
 
     python benchmarks/budgets.py SWEEP_DIR... [--references benchmarks/references/mujoco_ddpg.csv]
-        [--budgets 100000 300000 1000000] [--out benchmarks/results/budgets] [--preset NAME]
+        [--budgets 100000 300000 1000000] [--out benchmarks/results/budgets] [--preset NAME [--seeds S...]]
 
 A SWEEP_DIR is a sweep as `ddpgx sweep` wrote it or its compact form (benchmarks/compact.py), finished
 or still running. For each task and each budget B, every trial that runs to B or further is one row:
@@ -18,7 +18,9 @@ included, for ddpgx and for the references (the CSV gives each source's own step
 With `--preset NAME` the report is that preset's: only the trials whose config is exactly what the
 preset gives for their task (the budget fields aside, and a schedule's length where the schedule is
 off), whatever preset and fields their spec named, pooled per task over the sweeps given as one row.
-A preset with values per task is measured so by the sweeps that ran each task's values.
+A preset with values per task is measured so by the sweeps that ran each task's values. A pooled row
+waits at each budget for every seed that has begun; `--seeds` keeps the trials of the seeds given
+alone, so that a seed just begun elsewhere does not hold back the others' budgets.
 
 Writes budgets.md (first, per budget, one table of every setting's mean across the tasks beside the
 best DDPG reference and TD3's curve; then one table, task by task and budget by budget, of every
@@ -376,10 +378,12 @@ def runs_preset(config: Config, preset: str) -> bool:
     return not set(differences(config, preset, config.env_id)) - unread(config)
 
 
-def preset_rows(sweep_dirs: list[Path], preset: str) -> tuple[list[dict[str, Any]], dict[str, dict]]:
+def preset_rows(sweep_dirs: list[Path], preset: str, seeds: set[int] | None = None
+                ) -> tuple[list[dict[str, Any]], dict[str, dict]]:
     """The trials of the sweeps whose config is `preset`'s for their task, whatever preset and fields
     their specs named, pooled per task and budget over the sweeps as one setting: the preset's row. A
-    seed may come from one trial only."""
+    seed may come from one trial only. With `seeds`, only the trials of those seeds (a trial of several
+    seeds must have all of them there or none)."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     hosts: dict[str, dict] = {}
     for sweep_dir in sweep_dirs:
@@ -388,6 +392,14 @@ def preset_rows(sweep_dirs: list[Path], preset: str) -> tuple[list[dict[str, Any
         for r in trials(sweep_dir):
             if r["curves"] and runs_preset(r["config"], preset):
                 r = {**r, "library": library(spec), "sweep": sweep_dir.name}
+                if seeds is not None:
+                    inside = {seed in seeds for seed, _ in r["curves"]}
+                    if inside == {True, False}:
+                        sys.exit(f"error: {sweep_dir.name}/{r['trial']} runs seeds "
+                                 f"{', '.join(str(seed) for seed, _ in r['curves'])}, not all of them in --seeds: "
+                                 f"give all of its seeds or none")
+                    if inside == {False}:
+                        continue
                 groups.setdefault((r["task"], r["total_steps"]), []).append(r)
     rows = []
     for (task, _), group in sorted(groups.items()):
@@ -400,7 +412,7 @@ def preset_rows(sweep_dirs: list[Path], preset: str) -> tuple[list[dict[str, Any
                      "sweep": "+".join(dict.fromkeys(r["sweep"] for r in group))})
     if not rows:
         sys.exit(f"error: no trial of {', '.join(map(str, sweep_dirs))} runs the {preset} preset's config for its "
-                 f"task: give the sweeps that do")
+                 f"task{'' if seeds is None else ' with the seeds given'}: give the sweeps that do")
     return rows, hosts
 
 
@@ -414,7 +426,12 @@ def main() -> None:
                         help="report only the trials whose config is this preset's for their task (whatever their "
                              "spec named: a preset with values per task is measured by the sweeps of its settings), "
                              "pooled over the sweeps as one row per task")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                        help="with --preset: only the trials of these seeds, so that a seed that has begun but not "
+                             "reached a budget does not hold back the others' row there")
     args = parser.parse_args()
+    if args.seeds is not None and args.preset is None:
+        sys.exit("error: --seeds chooses among the trials of a preset: give --preset NAME with it")
     check_sweep_dirs(args.sweeps)
     if args.preset is not None:
         try:
@@ -425,7 +442,7 @@ def main() -> None:
         refs = read_references(args.references)
     except (OSError, ValueError) as error:
         sys.exit(f"error: cannot read the references: {error}")
-    rows, hosts = sweep_rows(args.sweeps) if args.preset is None else preset_rows(args.sweeps, args.preset)
+    rows, hosts = sweep_rows(args.sweeps) if args.preset is None else preset_rows(args.sweeps, args.preset, None if args.seeds is None else set(args.seeds))
     budgets = sorted(args.budgets)
     tables = task_tables(rows, refs, budgets)
     views = overview(tables, budgets)

@@ -450,6 +450,25 @@ def test_a_preset_with_values_per_task_is_read_from_the_sweeps_that_ran_each_tas
         budgets.preset_rows([*sweeps, twice], "mujoco")
     with pytest.raises(SystemExit, match="no trial of .* runs the td3-paper preset's config"):
         budgets.preset_rows(sweeps, "td3-paper")
+    # --seeds: a seed that has only begun (here 1, at 100,000 of 300,000) is left out on request
+    begun = {**continued, "id": "r_00000", "task": "Hopper-v5", "fields": {"actor_lr": 1e-4}, "preset": "modern",
+             "evals": {1: curve([100_000], [7.0])}}
+    sweeps.append(write_sweep(tmp_path, "begun", [begun]))
+    rows, _ = budgets.preset_rows(sweeps, "mujoco")
+    hopper = next(r for r in rows if r["task"] == "Hopper-v5")
+    assert hopper["seeds"] == 2 and budgets.task_tables([hopper], [], [300_000])["Hopper-v5"]["tables"][0][
+        "rows"][0]["status"].startswith("not reached yet: step 100,000")
+    rows, _ = budgets.preset_rows(sweeps, "mujoco", seeds={2})
+    assert [(r["task"], r["trial"], r["seeds"]) for r in rows] == [
+        ("HalfCheetah-v5", "p_00001", 1), ("Hopper-v5", "s_00000", 1)]
+    (table, *_) = budgets.task_tables(rows, [], [300_000])["Hopper-v5"]["tables"]
+    assert table["rows"][0]["per_seed"] == [3.0]
+    both = write_sweep(tmp_path, "both", [{**slow, "id": "t_00000", "seeds": 2, "first_seed": 3,
+                                            "evals": {s: curve(STEPS, [1.0, 2.0, 3.0]) for s in (3, 4)}}])
+    with pytest.raises(SystemExit, match="both/t_00000 runs seeds 3, 4, not all of them in --seeds"):
+        budgets.preset_rows([both], "mujoco", seeds={3})
+    with pytest.raises(SystemExit, match="with the seeds given"):
+        budgets.preset_rows(sweeps, "mujoco", seeds={9})
 
 
 @pytest.mark.slow
