@@ -442,7 +442,8 @@ def main() -> None:
         refs = read_references(args.references)
     except (OSError, ValueError) as error:
         sys.exit(f"error: cannot read the references: {error}")
-    rows, hosts = sweep_rows(args.sweeps) if args.preset is None else preset_rows(args.sweeps, args.preset, None if args.seeds is None else set(args.seeds))
+    seeds = None if args.seeds is None else set(args.seeds)
+    rows, hosts = sweep_rows(args.sweeps) if args.preset is None else preset_rows(args.sweeps, args.preset, seeds)
     budgets = sorted(args.budgets)
     tables = task_tables(rows, refs, budgets)
     views = overview(tables, budgets)
